@@ -1,0 +1,1 @@
+"""Automation: jobs, schedules and sensors that decide when the asset graph runs."""

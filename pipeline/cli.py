@@ -1,0 +1,192 @@
+"""The ``handoff`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from pipeline.settings import PROJECT_DIR, DataHome, MissingConnectionError, load_connections
+
+app = typer.Typer(help="Handoff: one lead-to-revenue funnel from your CRM, marketing automation and website.",
+                  no_args_is_help=True, add_completion=False)
+sandbox_app = typer.Typer(help="The sandbox: a simulated company behind local stand-in systems.",
+                          no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+# Bound to the terminal now: during a run, stdout (dbt's log stream) goes to a log file instead.
+console = Console(file=sys.stdout)
+
+SANDBOX_START_TIMEOUT = 120
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    scale: Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")] = "small",
+    seed: Annotated[int, typer.Option(help="The same seed gives the same company.")] = 7,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 8765,
+    connection_file: Annotated[Path | None, typer.Option(
+        help="Where to write base URLs and credentials as JSON (default: <data home>/connection.json).")] = None,
+    reset: Annotated[bool, typer.Option(help="Forget what was written to the sandbox before.")] = False,
+    stop_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
+) -> None:
+    """Run the stand-in systems until interrupted."""
+    from sandbox.server import SandboxServer, build_sandbox, write_connection_file
+
+    home = DataHome.from_env().prepare()
+    state_dir = home.root / "sandbox" / f"{scale}-seed{seed}"
+    if reset:
+        for kept in state_dir.glob("*.jsonl"):
+            kept.unlink()
+    connection_file = connection_file or home.connection_file
+    # A stop request at any moment, even before the server runs, ends in the cleanup below.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if stop_with_parent:
+        _exit_when_parent_exits()
+    try:
+        with console.status(f"Simulating the {scale} company (seed {seed})…"):
+            server = SandboxServer(build_sandbox(scale=scale, seed=seed, state_dir=state_dir), port=port)
+        write_connection_file(connection_file, server.connections())
+        console.print(f"Sandbox serving on {server.base_url}; connection details in {connection_file}")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        connection_file.unlink(missing_ok=True)
+
+
+def _exit_when_parent_exits() -> None:
+    """A sandbox started by ``handoff demo`` must not outlive it, even if the demo is killed."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+@app.command()
+def sync(
+    connection_file: Annotated[Path | None, typer.Option(
+        help="JSON file describing the systems (the format `handoff sandbox serve` writes).")] = None,
+) -> None:
+    """Run the whole pipeline once against the systems described in the connection file."""
+    if connection_file:
+        os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file.resolve())
+    try:
+        load_connections()
+    except MissingConnectionError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    home = DataHome.from_env().prepare()
+    _finish(home, _materialize_with_progress(home))
+
+
+@app.command()
+def demo(
+    scale: Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")] = "small",
+    seed: Annotated[int, typer.Option(help="The same seed gives the same company.")] = 7,
+) -> None:
+    """Start the sandbox, run the whole pipeline against it once, summarize, and stop the sandbox."""
+    home = DataHome.from_env().prepare()
+    connection_file = home.root / "sandbox" / "demo-connection.json"
+    connection_file.unlink(missing_ok=True)
+    # Ctrl-C and a polite kill both end here the same way: stop what was started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "sandbox", "serve", "--scale", scale, "--seed", str(seed),
+         "--port", "0", "--connection-file", str(connection_file), "--stop-with-parent"],
+        cwd=PROJECT_DIR, start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        with console.status(f"Starting the sandbox with a {scale} company…"):
+            _wait_for(connection_file, sandbox)
+        os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
+        summary = _materialize_with_progress(home)
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted; stopping the sandbox.[/yellow]")
+        raise typer.Exit(130) from None
+    finally:
+        _stop(sandbox)
+        connection_file.unlink(missing_ok=True)
+    _finish(home, summary)
+
+
+def _wait_for(connection_file: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + SANDBOX_START_TIMEOUT
+    while not connection_file.exists():
+        if process.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with status {process.returncode} before serving")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the sandbox did not start within {SANDBOX_START_TIMEOUT} s")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _materialize_with_progress(home: DataHome):
+    from pipeline.sync import count_assets, run_full_sync
+
+    with console.status("Loading the pipeline definitions…"):
+        total = count_assets()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as progress, \
+            open(home.sync_log, "w") as log, contextlib.redirect_stdout(log):
+        task = progress.add_task("Materializing the asset graph", total=total)
+        return run_full_sync(home, on_progress=lambda done: progress.update(task, completed=done))
+
+
+def _finish(home: DataHome, summary) -> None:
+    table = Table(title="Rows per table", show_edge=False)
+    table.add_column("table")
+    table.add_column("loaded this run", justify="right")
+    table.add_column("rows now", justify="right")
+    for name, rows in summary.table_rows.items():
+        loaded = summary.rows_loaded.get(name)
+        table.add_row(name, "" if loaded is None else str(loaded), str(rows))
+    console.print(table)
+    checks = f"{summary.checks_passed} passed"
+    if summary.checks_failed:
+        checks += f", [red]{len(summary.checks_failed)} failed: {', '.join(summary.checks_failed)}[/red]"
+    console.print(f"Checks: {checks}")
+    for target, outcome in summary.written_back.items():
+        console.print(f"Written back to {target}: {outcome.get('records_sent', 0)} records in "
+                      f"{outcome.get('batches', 0)} batches ({outcome.get('rejected', 0)} values rejected)")
+    console.print(f"Warehouse: {home.warehouse}")
+    console.print(f"Run log (dbt output): {home.sync_log}")
+    console.print(f"Dagster run {summary.run_id}; open the UI with [bold]make ui[/bold] "
+                  f"(DAGSTER_HOME={home.dagster_home} dagster dev -w workspace.yaml)")
+    if not summary.success or summary.checks_failed:
+        console.print(f"[red]The run did not succeed: {summary.failure or 'failed checks'}[/red]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def ui() -> None:
+    """Open the Dagster UI on this project's instance (webserver and daemon)."""
+    DataHome.from_env().prepare()
+    dagster = str(Path(sys.executable).parent / "dagster")
+    os.execv(dagster, [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml")])
+
+
+if __name__ == "__main__":
+    app()

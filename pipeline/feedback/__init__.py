@@ -1,0 +1,1 @@
+"""Feedback (reverse ETL): push the feedback models' values into the source systems, once each."""

@@ -1,0 +1,1 @@
+"""Quality: Great Expectations suites (kept as JSON in expectations/) run as Dagster asset checks."""

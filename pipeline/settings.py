@@ -1,0 +1,136 @@
+"""Where Handoff keeps what it writes, and how it reaches the source systems.
+
+Everything written at run time lives under one data home (``HANDOFF_HOME``, default
+``.handoff/`` in the project). How to reach the systems comes from a connection file
+(JSON, the format ``handoff sandbox serve`` writes) with environment variables on top.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
+
+# Every asset that writes the DuckDB warehouse claims this pool: DuckDB allows one writing
+# process at a time.
+WAREHOUSE_POOL = "warehouse"
+
+_TELEMETRY_OFF = {
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DAGSTER_DISABLE_TELEMETRY": "true",
+}
+
+
+def disable_telemetry() -> None:
+    for name, value in _TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+
+
+@dataclass(frozen=True)
+class DataHome:
+    """The one folder that holds everything Handoff writes at run time."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> DataHome:
+        return cls(Path(os.environ.get("HANDOFF_HOME", PROJECT_DIR / ".handoff")).resolve())
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def dlt_pipelines(self) -> Path:
+        return self.root / "dlt"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def data_docs(self) -> Path:
+        return self.root / "data_docs"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def sync_log(self) -> Path:
+        return self.reports / "last-sync.log"
+
+    @property
+    def connection_file(self) -> Path:
+        return self.root / "connection.json"
+
+    def prepare(self) -> DataHome:
+        """Create the folders and give Dagster the project's instance configuration.
+
+        Dagster reads ``dagster.yaml`` only from ``$DAGSTER_HOME``; the project's copy is the
+        one source of truth, so it is copied in whenever it differs.
+        """
+        for folder in (self.root, self.dlt_pipelines, self.dagster_home, self.landing,
+                       self.data_docs, self.reports):
+            folder.mkdir(parents=True, exist_ok=True)
+        instance_config = self.dagster_home / "dagster.yaml"
+        project_config = PROJECT_DIR / "dagster.yaml"
+        if not instance_config.exists() or instance_config.read_bytes() != project_config.read_bytes():
+            shutil.copyfile(project_config, instance_config)
+        os.environ["HANDOFF_HOME"] = str(self.root)
+        os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        return self
+
+
+class MissingConnectionError(RuntimeError):
+    """The connection settings for a source system are missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class CrmConnection:
+    base_url: str
+    access_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Connections:
+    """How to reach each source system; secrets are kept out of ``repr`` so they never get logged."""
+
+    crm: CrmConnection
+
+
+def connection_file_path() -> Path:
+    configured = os.environ.get("HANDOFF_CONNECTION_FILE")
+    return Path(configured).resolve() if configured else DataHome.from_env().connection_file
+
+
+def load_connections(path: Path | None = None) -> Connections:
+    """Read the connection file, then let ``HANDOFF_CRM_*`` environment variables override it."""
+    path = path or connection_file_path()
+    described: dict = {}
+    if path.exists():
+        try:
+            described = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise MissingConnectionError(f"connection file {path} is not valid JSON: {error}") from error
+    crm = described.get("crm", {})
+    base_url = os.environ.get("HANDOFF_CRM_BASE_URL", crm.get("base_url"))
+    access_token = os.environ.get("HANDOFF_CRM_ACCESS_TOKEN", crm.get("access_token"))
+    if not base_url or not access_token:
+        raise MissingConnectionError(
+            f"no CRM connection: write {path} (see `handoff sandbox serve --connection-file`) "
+            "or set HANDOFF_CRM_BASE_URL and HANDOFF_CRM_ACCESS_TOKEN"
+        )
+    return Connections(crm=CrmConnection(base_url=base_url.rstrip("/"), access_token=access_token))

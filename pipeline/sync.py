@@ -1,0 +1,98 @@
+"""Run the whole asset graph once through the Dagster instance and summarize what it did."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+import duckdb
+
+from pipeline.settings import DataHome
+
+WRITEBACK_KEYS = {dg.AssetKey(["writeback", "crm_contacts"]): "CRM contacts"}
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class SyncSummary:
+    run_id: str
+    success: bool
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    written_back: dict[str, dict] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def count_assets() -> int:
+    from pipeline.definitions import defs
+
+    return len(defs.get_repository_def().asset_graph.get_all_asset_keys())
+
+
+def run_full_sync(home: DataHome, on_progress: Callable[[int], None] | None = None) -> SyncSummary:
+    """Materialize every asset once (recorded in the instance, so the UI shows the run)."""
+    from pipeline.definitions import defs  # loading definitions parses dbt: only when needed
+
+    instance = dg.DagsterInstance.get()
+    run_id = str(uuid.uuid4())
+    done = threading.Event()
+    watcher = None
+    if on_progress:
+        watcher = threading.Thread(target=_watch_materializations,
+                                   args=(instance, run_id, on_progress, done), daemon=True)
+        watcher.start()
+    try:
+        result = defs.resolve_job_def("full_sync").execute_in_process(
+            instance=instance, run_id=run_id, run_config=QUIET_CONSOLE, raise_on_error=False)
+    finally:
+        done.set()
+        if watcher:
+            watcher.join()
+    return summarize(result, home)
+
+
+def _watch_materializations(instance: dg.DagsterInstance, run_id: str,
+                            on_progress: Callable[[int], None], done: threading.Event) -> None:
+    while not done.wait(0.5):
+        on_progress(len(instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)))
+
+
+def summarize(result: dg.ExecuteInProcessResult, home: DataHome) -> SyncSummary:
+    summary = SyncSummary(run_id=result.run_id, success=result.success)
+    for event in result.get_asset_materialization_events():
+        key, metadata = event.asset_key, event.materialization.metadata
+        if key in WRITEBACK_KEYS:
+            summary.written_back[WRITEBACK_KEYS[key]] = {name: value.value for name, value in metadata.items()}
+        elif key.path[0].startswith("raw_") and "rows_loaded" in metadata:
+            summary.rows_loaded[".".join(key.path)] = metadata["rows_loaded"].value
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            summary.checks_passed += 1
+        else:
+            summary.checks_failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    failures = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
+    if failures:
+        summary.failure = "; ".join(f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+                                    for event in failures)
+    summary.table_rows = warehouse_row_counts(home)
+    return summary
+
+
+def warehouse_row_counts(home: DataHome) -> dict[str, int]:
+    """Rows per table in the raw and mart schemas, read without holding the warehouse open."""
+    if not home.warehouse.exists():
+        return {}
+    with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        tables = db.execute("""
+            select table_schema, table_name from information_schema.tables
+            where ((table_schema like 'raw\\_%' escape '\\' and table_schema not like '%\\_staging' escape '\\')
+                   or table_schema = 'marts')
+              and table_name not like '\\_dlt\\_%' escape '\\'
+            order by table_schema, table_name""").fetchall()
+        return {f"{schema}.{table}": db.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+                for schema, table in tables}

@@ -1,0 +1,61 @@
+"""dbt models, seeds and tests as Dagster assets and asset checks.
+
+Models are keyed ``[schema, model]`` (``marts/dim_people``) and sources ``[source, table]``
+(``raw_crm/contacts``), the keys the ingestion assets use, so dbt's lineage joins dlt's.
+"""
+
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL
+
+
+class HandoffDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        # The folder under models/ (staging, marts, feedback) is the layer; seeds are reference data.
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        return dbt_resource_props["fqn"][1]
+
+
+def dbt_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
+                         target=os.environ.get("HANDOFF_DBT_TARGET", "duckdb"))
+    # The manifest is generated, not committed: parse when it is missing (fresh clone), and on
+    # every load under `dagster dev` so model edits show up.
+    if not project.manifest_path.exists() or project.preparer.using_dagster_dev():
+        dbt_cli(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    return project
+
+
+def dbt_cli(project: DbtProject) -> DbtCliResource:
+    # dbt is installed beside this interpreter, which need not be on PATH (a venv not activated).
+    executable = shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+    return DbtCliResource(project_dir=project, dbt_executable=executable)
+
+
+def build_transform_defs() -> dg.Definitions:
+    project = dbt_project()
+
+    @dbt_assets(manifest=project.manifest_path, project=project,
+                dagster_dbt_translator=HandoffDbtTranslator(), pool=WAREHOUSE_POOL)
+    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return dg.Definitions(
+        assets=[dbt_models],
+        resources={"dbt": dbt_cli(project)},
+    )

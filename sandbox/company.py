@@ -1,0 +1,130 @@
+"""A simulated B2B company: its sales owners and the people it knows, deterministic from a seed.
+
+The same seed and ``now`` always give the same company. The company keeps its own ground truth
+(each person's funnel journey) so tests can check the pipeline's figures against it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+SCALES = {"tiny": 200, "small": 5_000, "medium": 100_000, "large": 1_000_000}
+
+# HubSpot's lifecycle stages in funnel order, with the share of known people who reach at least
+# that stage; the drop-off between stages is what a plausible B2B demand waterfall looks like.
+LIFECYCLE_REACH = [
+    ("subscriber", 1.00),
+    ("lead", 0.80),
+    ("marketingqualifiedlead", 0.30),
+    ("salesqualifiedlead", 0.12),
+    ("opportunity", 0.07),
+    ("customer", 0.025),
+]
+SALES_STAGES = {"marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"}
+
+OWNER_PROFILES = [
+    # (first name, last name, time zone, country, working hours start, end)
+    ("Ava", "Brooks", "America/New_York", "US", 9, 17),
+    ("Liam", "Carter", "America/Chicago", "US", 8, 16),
+    ("Mia", "Schneider", "Europe/Berlin", "DE", 9, 18),
+    ("Noah", "Wilson", "Europe/London", "GB", 9, 17),
+    ("Zoe", "Martin", "Europe/Paris", "FR", 9, 18),
+    ("Ethan", "Tanaka", "America/Los_Angeles", "US", 8, 17),
+]
+FIRST_NAMES = ["Olivia", "James", "Emma", "Lucas", "Sofia", "Henry", "Chloe", "Leo", "Grace",
+               "Omar", "Priya", "Mateo", "Hannah", "Yuki", "Ines", "Felix", "Nora", "Ravi"]
+LAST_NAMES = ["Smith", "Garcia", "Mueller", "Rossi", "Dubois", "Kowalski", "Nguyen", "Patel",
+              "Okafor", "Silva", "Jensen", "Haddad", "Kim", "Novak", "Lopez", "Fischer"]
+COMPANY_WORDS = ["acme", "globex", "initech", "umbrella", "stark", "wayne", "hooli", "vandelay",
+                 "soylent", "tyrell", "wonka", "cyberdyne", "massive", "oscorp", "pied"]
+DOMAIN_SUFFIXES = ["com", "io", "co", "net", "de", "fr"]
+
+SIMULATED_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    first_name: str
+    last_name: str
+    email: str
+    time_zone: str
+    country: str
+    working_hours: tuple[int, int]
+
+
+@dataclass
+class Person:
+    id: str
+    first_name: str
+    last_name: str
+    email: str
+    created_at: datetime
+    lifecycle_stage: str
+    owner_id: str | None
+    updated_at: datetime
+    lifecycle_history: list[tuple[str, datetime]] = field(default_factory=list)
+
+
+@dataclass
+class Company:
+    seed: int
+    now: datetime
+    owners: list[Owner]
+    people: list[Person]
+
+    def stage_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for person in self.people:
+            counts[person.lifecycle_stage] = counts.get(person.lifecycle_stage, 0) + 1
+        return counts
+
+
+def current_hour() -> datetime:
+    return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def generate_company(scale: str = "tiny", seed: int = 7, now: datetime | None = None) -> Company:
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    now = now or current_hour()
+    rng = random.Random(seed)
+    owners = [
+        Owner(id=str(1000 + index), first_name=first, last_name=last,
+              email=f"{first.lower()}.{last.lower()}@handoff-demo.example", time_zone=zone,
+              country=country, working_hours=(start, end))
+        for index, (first, last, zone, country, start, end) in enumerate(OWNER_PROFILES)
+    ]
+    domains = [f"{rng.choice(COMPANY_WORDS)}{index}.{rng.choice(DOMAIN_SUFFIXES)}"
+               for index in range(max(3, SCALES[scale] // 25))]
+    people = [_simulate_person(rng, index, owners, domains, now) for index in range(SCALES[scale])]
+    return Company(seed=seed, now=now, owners=owners, people=people)
+
+
+def _simulate_person(rng: random.Random, index: int, owners: list[Owner], domains: list[str],
+                     now: datetime) -> Person:
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    created_at = now - timedelta(seconds=rng.randrange(SIMULATED_DAYS * 86_400))
+    reach = rng.random()
+    history: list[tuple[str, datetime]] = []
+    moment = created_at
+    for stage, share in LIFECYCLE_REACH:
+        if reach > share:
+            break
+        history.append((stage, moment))
+        # Each later stage follows after a few days, never past the end of the simulation.
+        moment = min(now, moment + timedelta(hours=rng.uniform(2, 24 * 21)))
+    stage, updated_at = history[-1]
+    return Person(
+        id=str(index + 1),
+        first_name=first,
+        last_name=last,
+        email=f"{first.lower()}.{last.lower()}{index}@{rng.choice(domains)}",
+        created_at=created_at,
+        lifecycle_stage=stage,
+        owner_id=rng.choice(owners).id if stage in SALES_STAGES else None,
+        updated_at=updated_at,
+        lifecycle_history=history,
+    )

@@ -1,0 +1,106 @@
+"""The whole asset graph against the sandbox over HTTP, through a real Dagster instance."""
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipeline.settings import DataHome
+from sandbox.server import SandboxServer, build_sandbox, write_connection_file
+
+EXPECTED_FUNNEL_STAGE = {"subscriber": "known", "lead": "known", "marketingqualifiedlead": "mql",
+                         "salesqualifiedlead": "sql", "opportunity": "opportunity", "customer": "closed_won"}
+
+
+@pytest.fixture(scope="module")
+def home():
+    return DataHome.from_env().prepare()
+
+
+@pytest.fixture(scope="module")
+def sandbox(home):
+    with SandboxServer(build_sandbox(scale="tiny", seed=11)) as server:
+        write_connection_file(home.connection_file, server.connections())
+        yield server
+    home.connection_file.unlink()
+
+
+def run_full_sync():
+    from pipeline.definitions import defs
+
+    return defs.resolve_job_def("full_sync").execute_in_process(instance=dg.DagsterInstance.get(),
+                                                                raise_on_error=False)
+
+
+def writeback_metadata(result) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.asset_key == dg.AssetKey(["writeback", "crm_contacts"])]
+    return {name: value.value for name, value in event.materialization.metadata.items()}
+
+
+def test_definitions_load_every_asset_check_job_and_schedule():
+    from pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"raw_crm/contacts", "staging/stg_crm__contacts", "marts/dim_people",
+            "feedback/feedback_crm_contacts", "writeback/crm_contacts"} <= keys
+    checks = {check.name for check in graph.asset_check_keys}
+    assert "gx_raw_crm__contacts" in checks and "unique_dim_people_person_id" in checks
+    assert defs.resolve_job_def("full_sync") is not None
+    assert defs.resolve_schedule_def("nightly_full_sync").cron_schedule == "0 2 * * *"
+    repository = defs.get_repository_def()
+    repository.load_all_definitions()  # resolves every job, schedule and sensor, raising if one is broken
+    assert {job.name for job in repository.get_all_jobs()} >= {"full_sync"}
+    # The raw table and its dbt source are one asset: the graph is one piece from API to CRM.
+    assert dg.AssetKey(["raw_crm", "contacts"]) in graph.get(dg.AssetKey(["staging", "stg_crm__contacts"])).parent_keys
+
+
+def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(home, sandbox):
+    result = run_full_sync()
+    assert result.success
+    assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
+
+    people = sandbox.sandbox.company.people
+    with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        assert db.execute("select count(*) from marts.dim_people").fetchone()[0] == len(people)
+
+    contacts = sandbox.sandbox.crm.objects["contacts"]
+    for person in people:
+        assert contacts[int(person.id)].properties["handoff_funnel_stage"] == EXPECTED_FUNNEL_STAGE[person.lifecycle_stage]
+    assert writeback_metadata(result)["records_sent"] == len(people)
+
+    rerun = run_full_sync()
+    assert rerun.success
+    assert writeback_metadata(rerun)["records_sent"] == 0
+    with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        assert db.execute("select count(*) from raw_crm.contacts").fetchone()[0] == len(people)
+        assert db.execute("select count(*) from writeback.batches").fetchone()[0] == 2  # 200 records, 100 per call
+
+
+def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
+    crm = sandbox.sandbox.crm
+    bad = crm.objects["contacts"][1]
+    # The CRM changes lifecycle stage to one Handoff does not know: the batch must not reach the CRM.
+    bad.properties["lifecyclestage"] = "astronaut"
+    writes_before = len(crm.objects["contacts"][2].history.get("handoff_funnel_stage", []))
+    ledger_before = _ledger_rows(home)
+
+    result = run_full_sync()
+
+    [gx_check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "gx_raw_crm__contacts"]
+    assert not gx_check.passed
+    failed = gx_check.metadata["failed_expectations"].value
+    assert failed[0]["expectation"] == "expect_column_values_to_be_in_set" and failed[0]["sample"] == ["astronaut"]
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["raw_crm", "contacts"]) in materialized  # the load itself is kept
+    assert dg.AssetKey(["writeback", "crm_contacts"]) not in materialized
+    assert _ledger_rows(home) == ledger_before
+    assert len(crm.objects["contacts"][2].history.get("handoff_funnel_stage", [])) == writes_before
+
+    bad.properties["lifecyclestage"] = "lead"
+    assert run_full_sync().success
+
+
+def _ledger_rows(home) -> int:
+    with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        return db.execute("select count(*) from writeback.record_outcomes").fetchone()[0]
