@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +36,8 @@ SANDBOX_START_TIMEOUT = 120
 def sandbox_serve(
     scale: Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")] = "small",
     seed: Annotated[int, typer.Option(help="The same seed gives the same company.")] = 7,
+    dataset: Annotated[Path | None, typer.Option(
+        help="Serve this dataset folder (the format `handoff sandbox generate` writes) instead.")] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 8765,
     connection_file: Annotated[Path | None, typer.Option(
         help="Where to write base URLs and credentials as JSON (default: <data home>/connection.json).")] = None,
@@ -44,18 +48,19 @@ def sandbox_serve(
     from sandbox.server import SandboxServer, build_sandbox, write_connection_file
 
     home = DataHome.from_env().prepare()
-    state_dir = home.root / "sandbox" / f"{scale}-seed{seed}"
+    name = f"dataset-{hashlib.sha1(str(dataset.resolve()).encode()).hexdigest()[:10]}" if dataset else f"{scale}-seed{seed}"
+    state_dir = home.root / "sandbox" / name
     if reset:
-        for kept in state_dir.glob("*.jsonl"):
-            kept.unlink()
+        shutil.rmtree(state_dir, ignore_errors=True)
     connection_file = connection_file or home.connection_file
     # A stop request at any moment, even before the server runs, ends in the cleanup below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     if stop_with_parent:
         _exit_when_parent_exits()
     try:
-        with console.status(f"Simulating the {scale} company (seed {seed})…"):
-            server = SandboxServer(build_sandbox(scale=scale, seed=seed, state_dir=state_dir), port=port)
+        with console.status(f"Preparing the {name} company…"):
+            sandbox = build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset)
+            server = SandboxServer(sandbox, port=port)
         write_connection_file(connection_file, server.connections())
         console.print(f"Sandbox serving on {server.base_url}; connection details in {connection_file}")
         server.serve_forever()

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
-from sandbox.company import Company
 from sandbox.crm import CrmStore, HubSpotError, crm_router
+from sandbox.dataset import Dataset
+from sandbox.store import SandboxStore
 
 CRM_PREFIX = "/hubspot"
 
 
 class Sandbox:
-    """The stand-in systems' state and credentials for one simulated company."""
+    """The stand-in systems' shared state and credentials for one company."""
 
-    def __init__(self, company: Company, crm_access_token: str, state_dir: Path | None = None):
-        self.company = company
-        self.crm = CrmStore(company, journal=state_dir / "crm_writes.jsonl" if state_dir else None)
+    def __init__(self, store: SandboxStore, dataset: Dataset, crm_access_token: str):
+        self.store = store
+        self.dataset = dataset
+        self.crm = CrmStore(store)
         self.crm_access_token = crm_access_token
 
     def connections(self, base_url: str) -> dict:
@@ -32,7 +32,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "people": len(sandbox.company.people)}
+        return {"status": "ok", "company": sandbox.store.manifest()}
 
     @app.exception_handler(HubSpotError)
     def hubspot_error(_: Request, error: HubSpotError):

@@ -7,19 +7,17 @@ and Handoff's pipeline cannot tell the difference for the endpoints served here.
 from __future__ import annotations
 
 import json
-import os
-import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sandbox.company import Company
+from sandbox.dataset import iso
+from sandbox.store import SandboxStore
 
 LIST_LIMIT_MAX = 100
 BATCH_INPUTS_MAX = 100
@@ -40,11 +38,6 @@ class HubSpotError(Exception):
         body = {"status": "error", "message": self.message, "correlationId": str(uuid.uuid4()),
                 "category": self.category, **self.extra}
         return JSONResponse(body, status_code=self.status_code)
-
-
-def hubspot_timestamp(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)
@@ -95,103 +88,80 @@ CONTACT_PROPERTIES = [
 @dataclass
 class CrmObject:
     id: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: str
+    updated_at: str
+    archived: bool
     properties: dict[str, str | None]
-    history: dict[str, list[dict]] = field(default_factory=dict)
-    archived: bool = False
 
-    def set(self, name: str, value: str | None, at: datetime, source: str) -> None:
-        self.properties[name] = value
-        self.history.setdefault(name, []).insert(
-            0, {"value": value, "timestamp": hubspot_timestamp(at), "sourceType": source})
+    @classmethod
+    def from_row(cls, row) -> CrmObject:
+        return cls(id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
+                   archived=bool(row["archived"]), properties=json.loads(row["properties"]))
 
 
 class CrmStore:
-    """The CRM's records; what is written through the API is kept and reads back.
+    """The CRM's records in the sandbox store; what is written through the API is kept and reads back."""
 
-    With a journal file, every accepted write is appended (and fsync'd) before it is answered and
-    replayed on start, so the CRM keeps what it was sent across restarts, as a real one does.
-    """
-
-    def __init__(self, company: Company, journal: Path | None = None):
-        self._lock = threading.Lock()
-        self._journal = journal
+    def __init__(self, store: SandboxStore):
+        self.store = store
         self.properties = {"contacts": {p.name: p for p in CONTACT_PROPERTIES}}
-        self.objects: dict[str, dict[int, CrmObject]] = {"contacts": {}}
-        self.owners = company.owners
-        for person in company.people:
-            contact = CrmObject(id=int(person.id), created_at=person.created_at,
-                                updated_at=person.updated_at, properties={})
-            for stage, entered_at in person.lifecycle_history:
-                contact.set("lifecyclestage", stage, entered_at, "CRM_UI")
-            for name, value in (("email", person.email), ("firstname", person.first_name),
-                                ("lastname", person.last_name), ("hubspot_owner_id", person.owner_id),
-                                ("createdate", hubspot_timestamp(person.created_at)),
-                                ("hs_object_id", person.id)):
-                contact.set(name, value, person.created_at, "CRM_UI")
-            contact.properties["lastmodifieddate"] = hubspot_timestamp(person.updated_at)
-            self.objects["contacts"][contact.id] = contact
-        if journal and journal.exists():
-            self._replay(journal)
 
-    def _replay(self, journal: Path) -> None:
-        for line in journal.read_text().splitlines():
-            write = json.loads(line)
-            record = self.objects[write["object_type"]].get(write["id"])
-            if record is not None:
-                self._apply(record, write["properties"], datetime.fromisoformat(write["at"]))
-
-    def _apply(self, record: CrmObject, properties: dict[str, str | None], at: datetime) -> None:
-        for name, value in properties.items():
-            record.set(name, value, at, "INTEGRATION")
-        record.updated_at = at
-        record.properties["lastmodifieddate"] = hubspot_timestamp(at)
-
-    def _append_to_journal(self, writes: list[dict]) -> None:
-        if not self._journal or not writes:
-            return
-        self._journal.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._journal, "a") as journal:
-            journal.writelines(json.dumps(write) + "\n" for write in writes)
-            journal.flush()
-            os.fsync(journal.fileno())
-
-    def object_type(self, name: str) -> dict[int, CrmObject]:
-        if name not in self.objects:
+    def check_object_type(self, name: str) -> None:
+        if name not in self.properties:
             raise HubSpotError(400, "OBJECT_NOT_FOUND", f"Unable to infer object type from: {name}")
-        return self.objects[name]
+
+    def get(self, object_type: str, object_id: int) -> CrmObject | None:
+        self.check_object_type(object_type)
+        row = self.store.query_one("select * from crm_objects where object_type = ? and id = ?",
+                                   (object_type, object_id))
+        return CrmObject.from_row(row) if row else None
 
     def page(self, object_type: str, after: int, limit: int, archived: bool) -> tuple[list[CrmObject], int | None]:
-        with self._lock:
-            # Ids only grow, so an id cursor never skips or repeats a record while others change.
-            matching = [obj for obj_id, obj in sorted(self.object_type(object_type).items())
-                        if obj_id >= after and obj.archived == archived]
-        page = matching[:limit]
-        next_after = matching[limit].id if len(matching) > limit else None
-        return page, next_after
+        self.check_object_type(object_type)
+        # Ids only grow, so an id cursor never skips or repeats a record while others change.
+        rows = self.store.query(
+            """select * from crm_objects where object_type = ? and id >= ? and archived = ?
+               and merged_into is null order by id limit ?""",
+            (object_type, after, int(archived), limit + 1))
+        next_after = rows[limit]["id"] if len(rows) > limit else None
+        return [CrmObject.from_row(row) for row in rows[:limit]], next_after
+
+    def history(self, object_type: str, object_id: int, names: list[str]) -> dict[str, list[dict]]:
+        rows = self.store.query(
+            f"""select property, value, timestamp, source_type from crm_property_history
+                where object_type = ? and id = ? and property in ({", ".join("?" * len(names))})
+                order by timestamp desc""", (object_type, object_id, *names))
+        history: dict[str, list[dict]] = {name: [] for name in names}
+        for row in rows:
+            history[row["property"]].append(
+                {"value": row["value"], "timestamp": row["timestamp"], "sourceType": row["source_type"]})
+        return history
 
     def batch_update(self, object_type: str, inputs: list[BatchInput]) -> tuple[list[CrmObject], list[str]]:
-        records = self.object_type(object_type)
+        self.check_object_type(object_type)
         definitions = self.properties[object_type]
         for item in inputs:
             for name, value in item.properties.items():
                 _validate_property_value(definitions, name, value)
         updated, missing = [], []
-        now = datetime.now(timezone.utc)
-        with self._lock:
+        now = iso(datetime.now(timezone.utc))
+        with self.store.transaction() as db:
             for item in inputs:
-                record = records.get(int(item.id)) if item.id.isdigit() else None
-                if record is None or record.archived:
+                row = db.execute("select * from crm_objects where object_type = ? and id = ?",
+                                 (object_type, int(item.id))).fetchone() if item.id.isdigit() else None
+                if row is None or row["archived"] or row["merged_into"] is not None:
                     missing.append(item.id)
                     continue
-                updated.append((record, item.properties))
-            self._append_to_journal([{"object_type": object_type, "id": record.id,
-                                      "properties": properties, "at": now.isoformat()}
-                                     for record, properties in updated])
-            for record, properties in updated:
-                self._apply(record, properties, now)
-        return [record for record, _ in updated], missing
+                record = CrmObject.from_row(row)
+                record.properties.update(item.properties)
+                record.properties["lastmodifieddate"] = record.updated_at = now
+                db.execute("update crm_objects set properties = ?, updated_at = ? where object_type = ? and id = ?",
+                           (json.dumps(record.properties), now, object_type, record.id))
+                db.executemany(
+                    "insert into crm_property_history values (?, ?, ?, ?, ?, 'INTEGRATION')",
+                    [(object_type, record.id, name, value, now) for name, value in item.properties.items()])
+                updated.append(record)
+        return updated, missing
 
 
 def _validate_property_value(definitions: dict[str, PropertyDefinition], name: str, value: str | None) -> None:
@@ -218,16 +188,16 @@ class BatchUpdateRequest(BaseModel):
     inputs: list[BatchInput] = Field(min_length=1)
 
 
-def present(record: CrmObject, names: list[str], with_history: list[str]) -> dict:
+def present(record: CrmObject, names: list[str], history: dict[str, list[dict]] | None = None) -> dict:
     body: dict[str, Any] = {
         "id": str(record.id),
         "properties": {name: record.properties.get(name) for name in names},
-        "createdAt": hubspot_timestamp(record.created_at),
-        "updatedAt": hubspot_timestamp(record.updated_at),
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
         "archived": record.archived,
     }
-    if with_history:
-        body["propertiesWithHistory"] = {name: record.history.get(name, []) for name in with_history}
+    if history is not None:
+        body["propertiesWithHistory"] = history
     return body
 
 
@@ -257,8 +227,10 @@ def crm_router(store: CrmStore, access_token: str) -> APIRouter:
             raise HubSpotError(400, "VALIDATION_ERROR", f"Invalid after cursor: {after}")
         page, next_after = store.page(object_type, int(after or 0), limit, archived)
         names = requested(object_type, properties)
-        history = requested(object_type, propertiesWithHistory) if propertiesWithHistory else []
-        body: dict[str, Any] = {"results": [present(record, names, history) for record in page]}
+        with_history = requested(object_type, propertiesWithHistory) if propertiesWithHistory else []
+        body: dict[str, Any] = {"results": [
+            present(record, names, store.history(object_type, record.id, with_history) if with_history else None)
+            for record in page]}
         if next_after is not None:
             link = request.url.include_query_params(after=str(next_after))
             body["paging"] = {"next": {"after": str(next_after), "link": str(link)}}
@@ -267,25 +239,26 @@ def crm_router(store: CrmStore, access_token: str) -> APIRouter:
     @router.get("/objects/{object_type}/{object_id}")
     def read_object(object_type: str, object_id: str, properties: str | None = None,
                     propertiesWithHistory: str | None = None, archived: bool = False) -> dict:
-        record = store.object_type(object_type).get(int(object_id)) if object_id.isdigit() else None
+        record = store.get(object_type, int(object_id)) if object_id.isdigit() else None
         if record is None or record.archived != archived:
             raise HubSpotError(404, "OBJECT_NOT_FOUND", "resource not found")
-        history = requested(object_type, propertiesWithHistory) if propertiesWithHistory else []
-        return present(record, requested(object_type, properties), history)
+        with_history = requested(object_type, propertiesWithHistory) if propertiesWithHistory else []
+        return present(record, requested(object_type, properties),
+                       store.history(object_type, record.id, with_history) if with_history else None)
 
     @router.post("/objects/{object_type}/batch/update")
     def batch_update(object_type: str, request: BatchUpdateRequest) -> JSONResponse:
         if len(request.inputs) > BATCH_INPUTS_MAX:
             raise HubSpotError(400, "VALIDATION_ERROR",
                                f"Batch input limit is {BATCH_INPUTS_MAX}, got {len(request.inputs)}")
-        started_at = hubspot_timestamp(datetime.now(timezone.utc))
+        started_at = iso(datetime.now(timezone.utc))
         updated, missing = store.batch_update(object_type, request.inputs)
         names = sorted({name for item in request.inputs for name in item.properties})
         body: dict[str, Any] = {
             "status": "COMPLETE",
-            "results": [present(record, names, []) for record in updated],
+            "results": [present(record, names) for record in updated],
             "startedAt": started_at,
-            "completedAt": hubspot_timestamp(datetime.now(timezone.utc)),
+            "completedAt": iso(datetime.now(timezone.utc)),
         }
         if missing:
             body["numErrors"] = 1
@@ -300,16 +273,16 @@ def crm_router(store: CrmStore, access_token: str) -> APIRouter:
 
     @router.get("/properties/{object_type}")
     def list_properties(object_type: str) -> dict:
-        store.object_type(object_type)
+        store.check_object_type(object_type)
         return {"results": [p.as_json() for p in store.properties[object_type].values()]}
 
     @router.get("/owners")
     def list_owners(limit: int = Query(100, ge=1, le=500)) -> dict:
-        return {"results": [{
-            "id": owner.id, "email": owner.email, "firstName": owner.first_name,
-            "lastName": owner.last_name, "userId": int(owner.id) * 7, "archived": False,
-            "createdAt": "2024-01-02T09:00:00.000Z", "updatedAt": "2024-01-02T09:00:00.000Z",
-            "teams": [],
-        } for owner in store.owners[:limit]]}
+        # The dataset's owners carry their calendars too; HubSpot's owners API does not.
+        owner_fields = ("id", "email", "firstName", "lastName", "userId", "archived", "createdAt",
+                        "updatedAt", "teams")
+        owners = [json.loads(row["body"]) for row in store.store.query(
+            "select body from owners order by id limit ?", (limit,))]
+        return {"results": [{name: owner.get(name) for name in owner_fields} for owner in owners]}
 
     return router

@@ -12,7 +12,9 @@ from pathlib import Path
 import uvicorn
 
 from sandbox.app import Sandbox, create_app
-from sandbox.company import generate_company
+from sandbox.dataset import Dataset
+from sandbox.simulation import generate
+from sandbox.store import SandboxStore
 
 
 def write_connection_file(path: Path, connections: dict) -> None:
@@ -66,8 +68,17 @@ class SandboxServer:
         self.stop()
 
 
-def build_sandbox(scale: str = "tiny", seed: int = 7, state_dir: Path | None = None) -> Sandbox:
-    """A sandbox for the company of this scale and seed; with ``state_dir``, what is written to
-    it is kept there across restarts. Credentials are fresh for every run, so none is committed."""
-    return Sandbox(generate_company(scale=scale, seed=seed), crm_access_token=secrets.token_urlsafe(24),
-                   state_dir=state_dir)
+def build_sandbox(state_dir: Path, scale: str = "tiny", seed: int = 7,
+                  dataset_dir: Path | None = None) -> Sandbox:
+    """The sandbox whose state lives in ``state_dir``: reused when it is there (so what was written
+    to it is kept across restarts), otherwise built from ``dataset_dir`` or from a company
+    generated at this scale and seed. Credentials are fresh for every run, so none is committed."""
+    database = state_dir / "sandbox.sqlite"
+    if not database.exists():
+        if dataset_dir is None:
+            dataset_dir = state_dir / "dataset"
+            generate(dataset_dir, scale=scale, seed=seed)
+        SandboxStore.build(Dataset(dataset_dir), database)
+    store = SandboxStore(database)
+    dataset = Dataset(Path(store.query_one("select value from meta where key = 'dataset'")["value"]))
+    return Sandbox(store, dataset, crm_access_token=secrets.token_urlsafe(24))

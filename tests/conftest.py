@@ -14,10 +14,20 @@ for name in ("HANDOFF_CRM_BASE_URL", "HANDOFF_CRM_ACCESS_TOKEN"):
     os.environ.pop(name, None)
 
 
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """The tiny company (seed 7), generated once per test session."""
+    from sandbox.simulation import generate
+
+    folder = tmp_path_factory.mktemp("tiny-dataset")
+    generate(folder, scale="tiny", seed=7)
+    return folder
+
+
 @pytest.fixture
-def crm_sandbox():
-    """The tiny company's sandbox over real HTTP, with nothing kept between tests."""
+def crm_sandbox(tiny_dataset, tmp_path):
+    """The tiny company's sandbox over real HTTP, fresh for each test."""
     from sandbox.server import SandboxServer, build_sandbox
 
-    with SandboxServer(build_sandbox(scale="tiny", seed=7)) as server:
+    with SandboxServer(build_sandbox(tmp_path / "sandbox-state", dataset_dir=tiny_dataset)) as server:
         yield server

@@ -17,8 +17,8 @@ def home():
 
 
 @pytest.fixture(scope="module")
-def sandbox(home):
-    with SandboxServer(build_sandbox(scale="tiny", seed=11)) as server:
+def sandbox(home, tmp_path_factory):
+    with SandboxServer(build_sandbox(tmp_path_factory.mktemp("sandbox"), scale="tiny", seed=11)) as server:
         write_connection_file(home.connection_file, server.connections())
         yield server
     home.connection_file.unlink()
@@ -60,13 +60,14 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
     assert result.success
     assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
 
-    people = sandbox.sandbox.company.people
+    people = list(sandbox.sandbox.dataset.rows("truth_people"))
     with duckdb.connect(str(home.warehouse), read_only=True) as db:
         assert db.execute("select count(*) from marts.dim_people").fetchone()[0] == len(people)
 
-    contacts = sandbox.sandbox.crm.objects["contacts"]
     for person in people:
-        assert contacts[int(person.id)].properties["handoff_funnel_stage"] == EXPECTED_FUNNEL_STAGE[person.lifecycle_stage]
+        [contact_id] = person["crmContactIds"]
+        held = sandbox.sandbox.crm.get("contacts", int(contact_id)).properties["handoff_funnel_stage"]
+        assert held == EXPECTED_FUNNEL_STAGE[person["stage"]]
     assert writeback_metadata(result)["records_sent"] == len(people)
 
     rerun = run_full_sync()
@@ -79,10 +80,9 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
 
 def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
     crm = sandbox.sandbox.crm
-    bad = crm.objects["contacts"][1]
-    # The CRM changes lifecycle stage to one Handoff does not know: the batch must not reach the CRM.
-    bad.properties["lifecyclestage"] = "astronaut"
-    writes_before = len(crm.objects["contacts"][2].history.get("handoff_funnel_stage", []))
+    # The CRM holds a lifecycle stage Handoff does not know: the batch must not reach the CRM.
+    set_lifecycle_stage(sandbox, 1, "astronaut")
+    writes_before = len(crm.history("contacts", 2, ["handoff_funnel_stage"])["handoff_funnel_stage"])
     ledger_before = _ledger_rows(home)
 
     result = run_full_sync()
@@ -95,10 +95,17 @@ def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
     assert dg.AssetKey(["raw_crm", "contacts"]) in materialized  # the load itself is kept
     assert dg.AssetKey(["writeback", "crm_contacts"]) not in materialized
     assert _ledger_rows(home) == ledger_before
-    assert len(crm.objects["contacts"][2].history.get("handoff_funnel_stage", [])) == writes_before
+    assert len(crm.history("contacts", 2, ["handoff_funnel_stage"])["handoff_funnel_stage"]) == writes_before
 
-    bad.properties["lifecyclestage"] = "lead"
+    set_lifecycle_stage(sandbox, 1, "lead")
     assert run_full_sync().success
+
+
+def set_lifecycle_stage(sandbox, contact_id: int, stage: str) -> None:
+    """Change a contact behind the API's back, as a CRM user with a custom stage would."""
+    with sandbox.sandbox.store.transaction() as db:
+        db.execute("""update crm_objects set properties = json_set(properties, '$.lifecyclestage', ?)
+                      where object_type = 'contacts' and id = ?""", (stage, contact_id))
 
 
 def _ledger_rows(home) -> int:

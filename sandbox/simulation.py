@@ -1,4 +1,4 @@
-"""A simulated B2B company: its sales owners and the people it knows, deterministic from a seed.
+"""A simulated B2B company, written as a sandbox dataset, deterministic from a seed.
 
 The same seed and ``now`` always give the same company. The company keeps its own ground truth
 (each person's funnel journey) so tests can check the pipeline's figures against it.
@@ -7,8 +7,11 @@ The same seed and ``now`` always give the same company. The company keeps its ow
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sandbox.dataset import Dataset, DatasetWriter, Manifest, iso
 
 SCALES = {"tiny": 200, "small": 5_000, "medium": 100_000, "large": 1_000_000}
 
@@ -54,39 +57,21 @@ class Owner:
     country: str
     working_hours: tuple[int, int]
 
-
-@dataclass
-class Person:
-    id: str
-    first_name: str
-    last_name: str
-    email: str
-    created_at: datetime
-    lifecycle_stage: str
-    owner_id: str | None
-    updated_at: datetime
-    lifecycle_history: list[tuple[str, datetime]] = field(default_factory=list)
-
-
-@dataclass
-class Company:
-    seed: int
-    now: datetime
-    owners: list[Owner]
-    people: list[Person]
-
-    def stage_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for person in self.people:
-            counts[person.lifecycle_stage] = counts.get(person.lifecycle_stage, 0) + 1
-        return counts
+    def as_record(self) -> dict:
+        return {"id": self.id, "email": self.email, "firstName": self.first_name, "lastName": self.last_name,
+                "userId": int(self.id) * 7, "archived": False, "teams": [],
+                "createdAt": "2024-01-02T09:00:00.000Z", "updatedAt": "2024-01-02T09:00:00.000Z",
+                "timeZone": self.time_zone, "country": self.country,
+                "workingHours": {"start": self.working_hours[0], "end": self.working_hours[1]},
+                "team": "sales", "managerId": None}
 
 
 def current_hour() -> datetime:
     return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
 
 
-def generate_company(scale: str = "tiny", seed: int = 7, now: datetime | None = None) -> Company:
+def generate(folder: Path, scale: str = "tiny", seed: int = 7, now: datetime | None = None) -> Manifest:
+    """Simulate the company and stream it into a dataset folder."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     now = now or current_hour()
@@ -99,13 +84,18 @@ def generate_company(scale: str = "tiny", seed: int = 7, now: datetime | None = 
     ]
     domains = [f"{rng.choice(COMPANY_WORDS)}{index}.{rng.choice(DOMAIN_SUFFIXES)}"
                for index in range(max(3, SCALES[scale] // 25))]
-    people = [_simulate_person(rng, index, owners, domains, now) for index in range(SCALES[scale])]
-    return Company(seed=seed, now=now, owners=owners, people=people)
+    with DatasetWriter(folder, scale=scale, seed=seed, now=now) as dataset:
+        dataset.write_all("owners", (owner.as_record() for owner in owners))
+        for index in range(SCALES[scale]):
+            _simulate_person(dataset, rng, index, owners, domains, now)
+    return Dataset(folder).manifest
 
 
-def _simulate_person(rng: random.Random, index: int, owners: list[Owner], domains: list[str],
-                     now: datetime) -> Person:
+def _simulate_person(dataset: DatasetWriter, rng: random.Random, index: int, owners: list[Owner],
+                     domains: list[str], now: datetime) -> None:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    contact_id = str(index + 1)
+    email = f"{first.lower()}.{last.lower()}{index}@{rng.choice(domains)}"
     created_at = now - timedelta(seconds=rng.randrange(SIMULATED_DAYS * 86_400))
     reach = rng.random()
     history: list[tuple[str, datetime]] = []
@@ -117,14 +107,17 @@ def _simulate_person(rng: random.Random, index: int, owners: list[Owner], domain
         # Each later stage follows after a few days, never past the end of the simulation.
         moment = min(now, moment + timedelta(hours=rng.uniform(2, 24 * 21)))
     stage, updated_at = history[-1]
-    return Person(
-        id=str(index + 1),
-        first_name=first,
-        last_name=last,
-        email=f"{first.lower()}.{last.lower()}{index}@{rng.choice(domains)}",
-        created_at=created_at,
-        lifecycle_stage=stage,
-        owner_id=rng.choice(owners).id if stage in SALES_STAGES else None,
-        updated_at=updated_at,
-        lifecycle_history=history,
-    )
+    owner_id = rng.choice(owners).id if stage in SALES_STAGES else None
+    properties = {"email": email, "firstname": first, "lastname": last, "lifecyclestage": stage,
+                  "hubspot_owner_id": owner_id, "createdate": iso(created_at),
+                  "lastmodifieddate": iso(updated_at), "hs_object_id": contact_id}
+    dataset.write("crm_objects", {"objectType": "contacts", "id": contact_id, "properties": properties,
+                                  "createdAt": iso(created_at), "updatedAt": iso(updated_at),
+                                  "archived": False, "archivedAt": None, "mergedInto": None})
+    for past_stage, entered_at in history:
+        dataset.write("crm_property_history", {"objectType": "contacts", "id": contact_id,
+                                               "property": "lifecyclestage", "value": past_stage,
+                                               "timestamp": iso(entered_at), "sourceType": "CRM_UI"})
+    dataset.write("truth_people", {"personId": f"p{index + 1}", "crmContactIds": [contact_id],
+                                   "marketingLeadId": None, "anonymousIds": [], "email": email,
+                                   "stage": stage, "ownerId": owner_id})
