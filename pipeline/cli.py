@@ -42,11 +42,18 @@ def sandbox_serve(
     connection_file: Annotated[Path | None, typer.Option(
         help="Where to write base URLs and credentials as JSON (default: <data home>/connection.json).")] = None,
     reset: Annotated[bool, typer.Option(help="Forget what was written to the sandbox before.")] = False,
+    faults: Annotated[str | None, typer.Option(
+        help="Faults to inject, e.g. latency=50ms,errors=0.05,pressure=0.2 (see sandbox/faults.py).")] = None,
     stop_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Run the stand-in systems until interrupted."""
+    from sandbox.faults import Faults, FaultSpecError
     from sandbox.server import SandboxServer, build_sandbox, write_connection_file
 
+    try:
+        fault_spec = Faults.parse(faults)
+    except FaultSpecError as error:
+        raise typer.BadParameter(str(error), param_hint="--faults") from error
     home = DataHome.from_env().prepare()
     name = f"dataset-{hashlib.sha1(str(dataset.resolve()).encode()).hexdigest()[:10]}" if dataset else f"{scale}-seed{seed}"
     state_dir = home.root / "sandbox" / name
@@ -59,7 +66,7 @@ def sandbox_serve(
         _exit_when_parent_exits()
     try:
         with console.status(f"Preparing the {name} company…"):
-            sandbox = build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset)
+            sandbox = build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset, faults=fault_spec)
             server = SandboxServer(sandbox, port=port)
         write_connection_file(connection_file, server.connections())
         console.print(f"Sandbox serving on {server.base_url}; connection details in {connection_file}")
@@ -68,6 +75,32 @@ def sandbox_serve(
         pass
     finally:
         connection_file.unlink(missing_ok=True)
+
+
+@sandbox_app.command("generate")
+def sandbox_generate(
+    out: Annotated[Path, typer.Option(help="Folder to write the dataset into.")],
+    scale: Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")] = "small",
+    seed: Annotated[int, typer.Option(help="The same seed gives the same company.")] = 7,
+    summary: Annotated[bool, typer.Option(help="Print the company's key figures.")] = False,
+) -> None:
+    """Write a simulated company as a dataset folder (the format `sandbox serve --dataset` reads)."""
+    from sandbox.dataset import Dataset
+    from sandbox.simulation import SCALES, generate, summarize
+
+    if scale not in SCALES:
+        raise typer.BadParameter(f"choose one of {', '.join(SCALES)}", param_hint="--scale")
+    started = time.monotonic()
+    with console.status(f"Simulating the {scale} company (seed {seed})…"):
+        manifest = generate(out, scale=scale, seed=seed)
+    console.print(f"Wrote {sum(manifest.counts.values()):,} records to {out} in {time.monotonic() - started:.1f} s")
+    if summary:
+        table = Table(title=f"The {scale} company, seed {seed}", show_edge=False)
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for figure, value in summarize(Dataset(out)).items():
+            table.add_row(figure, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}")
+        console.print(table)
 
 
 def _exit_when_parent_exits() -> None:

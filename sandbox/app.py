@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 
 from sandbox.crm import CrmStore, HubSpotError, crm_router
 from sandbox.dataset import Dataset
+from sandbox.faults import Faults
 from sandbox.store import SandboxStore
 
 CRM_PREFIX = "/hubspot"
@@ -15,9 +16,12 @@ CRM_PREFIX = "/hubspot"
 class Sandbox:
     """The stand-in systems' shared state and credentials for one company."""
 
-    def __init__(self, store: SandboxStore, dataset: Dataset, crm_access_token: str):
+    def __init__(self, store: SandboxStore, dataset: Dataset, crm_access_token: str,
+                 faults: Faults | None = None):
         self.store = store
         self.dataset = dataset
+        self.faults = faults or Faults()
+        self.limits = self.faults.limits()
         self.crm = CrmStore(store)
         self.crm_access_token = crm_access_token
 

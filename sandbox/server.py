@@ -13,6 +13,7 @@ import uvicorn
 
 from sandbox.app import Sandbox, create_app
 from sandbox.dataset import Dataset
+from sandbox.faults import Faults
 from sandbox.simulation import generate
 from sandbox.store import SandboxStore
 
@@ -69,7 +70,7 @@ class SandboxServer:
 
 
 def build_sandbox(state_dir: Path, scale: str = "tiny", seed: int = 7,
-                  dataset_dir: Path | None = None) -> Sandbox:
+                  dataset_dir: Path | None = None, faults: Faults | None = None) -> Sandbox:
     """The sandbox whose state lives in ``state_dir``: reused when it is there (so what was written
     to it is kept across restarts), otherwise built from ``dataset_dir`` or from a company
     generated at this scale and seed. Credentials are fresh for every run, so none is committed."""
@@ -81,4 +82,4 @@ def build_sandbox(state_dir: Path, scale: str = "tiny", seed: int = 7,
         SandboxStore.build(Dataset(dataset_dir), database)
     store = SandboxStore(database)
     dataset = Dataset(Path(store.query_one("select value from meta where key = 'dataset'")["value"]))
-    return Sandbox(store, dataset, crm_access_token=secrets.token_urlsafe(24))
+    return Sandbox(store, dataset, crm_access_token=secrets.token_urlsafe(24), faults=faults)

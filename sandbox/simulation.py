@@ -121,3 +121,13 @@ def _simulate_person(dataset: DatasetWriter, rng: random.Random, index: int, own
     dataset.write("truth_people", {"personId": f"p{index + 1}", "crmContactIds": [contact_id],
                                    "marketingLeadId": None, "anonymousIds": [], "email": email,
                                    "stage": stage, "ownerId": owner_id})
+
+
+def summarize(dataset: Dataset) -> dict[str, object]:
+    """The company's key figures, from its ground truth."""
+    stages: dict[str, int] = {}
+    people = 0
+    for person in dataset.rows("truth_people"):
+        people += 1
+        stages[person["stage"]] = stages.get(person["stage"], 0) + 1
+    return {"people": people, **{f"people at {stage}": count for stage, count in sorted(stages.items())}}
