@@ -62,3 +62,9 @@ def test_code_location_validates(tmp_path):
     result = run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_sync_without_a_connection_explains_how_to_give_one(tmp_path):
+    result = run([*HANDOFF, "sync", "--connection-file", str(tmp_path / "absent.json")], tmp_path)
+    assert result.returncode == 2
+    assert "HANDOFF_CRM_BASE_URL" in result.stdout and "handoff sandbox serve" in result.stdout

@@ -111,3 +111,12 @@ def set_lifecycle_stage(sandbox, contact_id: int, stage: str) -> None:
 def _ledger_rows(home) -> int:
     with duckdb.connect(str(home.warehouse), read_only=True) as db:
         return db.execute("select count(*) from writeback.record_outcomes").fetchone()[0]
+
+
+def test_credentials_never_reach_logs_run_storage_or_the_warehouse(home, sandbox):
+    """After full syncs, the CRM token appears nowhere in the data home but the connection file."""
+    token = sandbox.connections()["crm"]["access_token"].encode()
+    assert run_full_sync().success
+    leaks = [path for path in home.root.rglob("*")
+             if path.is_file() and path != home.connection_file and token in path.read_bytes()]
+    assert leaks == []
