@@ -61,6 +61,17 @@ class DataHome:
         return self.root / "landing"
 
     @property
+    def web_landing(self) -> Path:
+        """Where the intake service lands website events, one NDJSON file per hour."""
+        return self.landing / "web"
+
+    def web_event_folders(self) -> list[Path]:
+        """The landing zone plus any folders in ``HANDOFF_WEB_EVENT_DIRS`` (a Segment storage
+        destination's output, for example), separated like ``PATH``."""
+        extra = [Path(folder) for folder in os.environ.get("HANDOFF_WEB_EVENT_DIRS", "").split(os.pathsep) if folder]
+        return [self.web_landing, *extra]
+
+    @property
     def data_docs(self) -> Path:
         return self.root / "data_docs"
 
@@ -82,7 +93,7 @@ class DataHome:
         Dagster reads ``dagster.yaml`` only from ``$DAGSTER_HOME``; the project's copy is the
         one source of truth, so it is copied in whenever it differs.
         """
-        for folder in (self.root, self.dlt_pipelines, self.dagster_home, self.landing,
+        for folder in (self.root, self.dlt_pipelines, self.dagster_home, self.web_landing,
                        self.data_docs, self.reports):
             folder.mkdir(parents=True, exist_ok=True)
         instance_config = self.dagster_home / "dagster.yaml"
