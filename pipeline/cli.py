@@ -31,32 +31,61 @@ console = Console(file=sys.stdout)
 
 SANDBOX_START_TIMEOUT = 120
 
+Scale = Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")]
+Seed = Annotated[int, typer.Option(help="The same seed gives the same company.")]
+DatasetDir = Annotated[Path | None, typer.Option(
+    help="Use this dataset folder (the format `handoff sandbox generate` writes) instead.")]
+
+
+def _state_dir(home: DataHome, scale: str, seed: int, dataset: Path | None) -> Path:
+    """Where the sandbox keeps this company's state, so every command finds the same one."""
+    name = f"dataset-{hashlib.sha1(str(dataset.resolve()).encode()).hexdigest()[:10]}" if dataset else f"{scale}-seed{seed}"
+    return home.root / "sandbox" / name
+
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    scale: Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")] = "small",
-    seed: Annotated[int, typer.Option(help="The same seed gives the same company.")] = 7,
-    dataset: Annotated[Path | None, typer.Option(
-        help="Serve this dataset folder (the format `handoff sandbox generate` writes) instead.")] = None,
+    scale: Scale = "small",
+    seed: Seed = 7,
+    dataset: DatasetDir = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 8765,
     connection_file: Annotated[Path | None, typer.Option(
         help="Where to write base URLs and credentials as JSON (default: <data home>/connection.json).")] = None,
     reset: Annotated[bool, typer.Option(help="Forget what was written to the sandbox before.")] = False,
     faults: Annotated[str | None, typer.Option(
         help="Faults to inject, e.g. latency=50ms,errors=0.05,pressure=0.2 (see sandbox/faults.py).")] = None,
+    live: Annotated[bool, typer.Option(
+        help="Keep the company living in real time: visits, form fills, MQLs, sales touches.")] = False,
+    pace: Annotated[float, typer.Option(help="Live mode's pace, in events per minute.")] = 60.0,
+    tracking_url: Annotated[str | None, typer.Option(
+        help="Live mode posts website events to this Segment-shaped endpoint (default: the sandbox's own).")] = None,
+    tracking_write_key: Annotated[str | None, typer.Option(
+        help="Write key for --tracking-url (default: the sandbox's own).")] = None,
+    crm_webhook_url: Annotated[str | None, typer.Option(
+        help="POST HubSpot-shaped webhooks about live CRM changes here.")] = None,
+    marketing_webhook_url: Annotated[str | None, typer.Option(
+        help="POST Marketo-style webhooks about live lead changes here.")] = None,
+    webhook_attempts: Annotated[int, typer.Option(
+        min=1, help="Delivery attempts per webhook before giving up (HubSpot makes 10).")] = 10,
     stop_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Run the stand-in systems until interrupted."""
     from sandbox.faults import Faults, FaultSpecError
+    from sandbox.live import LiveSettings
     from sandbox.server import SandboxServer, build_sandbox, write_connection_file
+    from sandbox.webhooks import WebhookSettings
 
     try:
         fault_spec = Faults.parse(faults)
     except FaultSpecError as error:
         raise typer.BadParameter(str(error), param_hint="--faults") from error
+    try:
+        live_settings = LiveSettings(pace=pace, seed=seed, tracking_url=tracking_url,
+                                     tracking_write_key=tracking_write_key) if live else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--pace") from error
     home = DataHome.from_env().prepare()
-    name = f"dataset-{hashlib.sha1(str(dataset.resolve()).encode()).hexdigest()[:10]}" if dataset else f"{scale}-seed{seed}"
-    state_dir = home.root / "sandbox" / name
+    state_dir = _state_dir(home, scale, seed, dataset)
     if reset:
         shutil.rmtree(state_dir, ignore_errors=True)
     connection_file = connection_file or home.connection_file
@@ -65,9 +94,12 @@ def sandbox_serve(
     if stop_with_parent:
         _exit_when_parent_exits()
     try:
-        with console.status(f"Preparing the {name} company…"):
-            sandbox = build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset, faults=fault_spec)
-            server = SandboxServer(sandbox, port=port)
+        with console.status(f"Preparing the {state_dir.name} company…"):
+            webhooks = WebhookSettings(crm_url=crm_webhook_url, marketing_url=marketing_webhook_url,
+                                       max_attempts=webhook_attempts)
+            sandbox = build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset, faults=fault_spec,
+                                    webhooks=webhooks)
+            server = SandboxServer(sandbox, port=port, live=live_settings)
         write_connection_file(connection_file, server.connections())
         console.print(f"Sandbox serving on {server.base_url}; connection details in {connection_file}")
         server.serve_forever()
@@ -80,8 +112,8 @@ def sandbox_serve(
 @sandbox_app.command("generate")
 def sandbox_generate(
     out: Annotated[Path, typer.Option(help="Folder to write the dataset into.")],
-    scale: Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")] = "small",
-    seed: Annotated[int, typer.Option(help="The same seed gives the same company.")] = 7,
+    scale: Scale = "small",
+    seed: Seed = 7,
     summary: Annotated[bool, typer.Option(help="Print the company's key figures.")] = False,
 ) -> None:
     """Write a simulated company as a dataset folder (the format `sandbox serve --dataset` reads)."""
@@ -101,6 +133,52 @@ def sandbox_generate(
         for figure, value in summarize(Dataset(out)).items():
             table.add_row(figure, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}")
         console.print(table)
+
+
+def _company_store(scale: str, seed: int, dataset: Path | None):
+    from sandbox.server import build_sandbox
+
+    state_dir = _state_dir(DataHome.from_env().prepare(), scale, seed, dataset)
+    with console.status(f"Preparing the {state_dir.name} company…"):
+        return build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset).store
+
+
+@sandbox_app.command("emit-web")
+def sandbox_emit_web(
+    tracking_url: Annotated[str, typer.Option(
+        help="Segment-shaped tracking endpoint; batches go to <url>/v1/batch.")],
+    write_key: Annotated[str, typer.Option(help="The endpoint's write key (sent as the HTTP Basic username).")],
+    scale: Scale = "small",
+    seed: Seed = 7,
+    dataset: DatasetDir = None,
+) -> None:
+    """Replay the company's website events, oldest first, to a tracking endpoint in Segment batches."""
+    from sandbox.website import TrackingError, emit_web_events
+
+    store = _company_store(scale, seed, dataset)
+    try:
+        with console.status(f"Sending website events to {tracking_url}…"):
+            emitted = emit_web_events(store, tracking_url, write_key)
+    except TrackingError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    console.print(f"Sent {emitted.events:,} events in {emitted.batches:,} batches to {tracking_url}")
+
+
+@sandbox_app.command("export-web")
+def sandbox_export_web(
+    out: Annotated[Path, typer.Option(help="Folder to write <YYYY-MM-DD>/<HH>.ndjson files into.")],
+    scale: Scale = "small",
+    seed: Seed = 7,
+    dataset: DatasetDir = None,
+) -> None:
+    """Write the company's website events as hourly NDJSON files, as a Segment storage destination would."""
+    from sandbox.website import export_web_events
+
+    store = _company_store(scale, seed, dataset)
+    with console.status(f"Writing website events to {out}…"):
+        exported = export_web_events(store, out)
+    console.print(f"Wrote {exported.events:,} events into {exported.files:,} hourly files under {out}")
 
 
 def _exit_when_parent_exits() -> None:
@@ -133,22 +211,20 @@ def sync(
 
 
 @app.command()
-def demo(
-    scale: Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")] = "small",
-    seed: Annotated[int, typer.Option(help="The same seed gives the same company.")] = 7,
-) -> None:
+def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> None:
     """Start the sandbox, run the whole pipeline against it once, summarize, and stop the sandbox."""
     home = DataHome.from_env().prepare()
     connection_file = home.root / "sandbox" / "demo-connection.json"
     connection_file.unlink(missing_ok=True)
     # Ctrl-C and a polite kill both end here the same way: stop what was started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    company = ["--dataset", str(dataset.resolve())] if dataset else ["--scale", scale, "--seed", str(seed)]
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "sandbox", "serve", "--scale", scale, "--seed", str(seed),
+        [sys.executable, "-m", "pipeline.cli", "sandbox", "serve", *company,
          "--port", "0", "--connection-file", str(connection_file), "--stop-with-parent"],
         cwd=PROJECT_DIR, start_new_session=True, stdout=subprocess.DEVNULL)
     try:
-        with console.status(f"Starting the sandbox with a {scale} company…"):
+        with console.status(f"Starting the sandbox with the {dataset or scale} company…"):
             _wait_for(connection_file, sandbox)
         os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
         summary = _materialize_with_progress(home)

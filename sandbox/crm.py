@@ -1,288 +1,404 @@
-"""The CRM stand-in: HubSpot CRM v3 shape (objects, properties, owners, batch update).
+"""The CRM stand-in's HTTP API: HubSpot's CRM v3 (objects, search, batch read/update/upsert,
+properties, owners, pipelines) and associations v4, with bearer-token auth and HubSpot's burst limit.
 
-Responses and error bodies follow HubSpot's public API reference so that HubSpot's own SDK
-and Handoff's pipeline cannot tell the difference for the endpoints served here.
+Responses and error bodies follow HubSpot's public API reference so that HubSpot's own SDK and
+Handoff's pipeline cannot tell the difference for the endpoints served here. What HubSpot defines is
+in ``crm_schema``, the records in ``crm_store``, and search's rules in ``crm_search``.
 """
 
 from __future__ import annotations
 
-import json
+import threading
+import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Annotated, Any
+from collections import deque
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
-from sandbox.dataset import iso
-from sandbox.store import SandboxStore
+from sandbox.crm_schema import (
+    KIND_ALIASES, PRIMARY_TYPE_IDS, UNLABELED_TYPE_IDS, HubSpotError, ObjectKind, PropertyDefinition,
+    association_name, check_creatable, not_found, object_kind,
+)
+from sandbox.crm_search import SEARCH_RESULT_CAP, SearchRequest, Text
+from sandbox.crm_store import Association, CrmObject, CrmStore, WriteInput, as_record_id, now_iso
+
+if TYPE_CHECKING:  # sandbox.faults answers injected errors with HubSpotError, so it imports this module
+    from sandbox.faults import Limits
+
+__all__ = ["CrmStore", "HubSpotError", "crm_router"]
 
 LIST_LIMIT_MAX = 100
-BATCH_INPUTS_MAX = 100
-DEFAULT_CONTACT_PROPERTIES = ["createdate", "email", "firstname", "hs_object_id",
-                              "lastmodifieddate", "lastname"]
-LIFECYCLE_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
-                    "opportunity", "customer", "evangelist", "other"]
+LIST_WITH_HISTORY_LIMIT_MAX = 50  # HubSpot reads fewer records a page when it sends history too
+OWNERS_LIMIT_MAX = 500
+ASSOCIATIONS_LIMIT_MAX = 500
+ASSOCIATION_BATCH_INPUTS_MAX = 1_000
+RATE_WINDOW_S = 10
 
 
-class HubSpotError(Exception):
-    """An error answered with HubSpot's error body."""
-
-    def __init__(self, status_code: int, category: str, message: str, **extra: Any):
-        super().__init__(message)
-        self.status_code, self.category, self.message, self.extra = status_code, category, message, extra
-
-    def response(self) -> JSONResponse:
-        body = {"status": "error", "message": self.message, "correlationId": str(uuid.uuid4()),
-                "category": self.category, **self.extra}
-        return JSONResponse(body, status_code=self.status_code)
+def invalid_request(error: RequestValidationError) -> HubSpotError:
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    return HubSpotError(400, "VALIDATION_ERROR", f"Invalid input JSON on line 1: {problems}")
 
 
-@dataclass(frozen=True)
-class PropertyDefinition:
-    name: str
-    label: str
-    type: str
-    field_type: str
-    group_name: str
-    hubspot_defined: bool = True
-    read_only: bool = False
-    options: tuple[str, ...] = ()
+class RequestBudget:
+    """HubSpot's burst limit: at most ``limit`` requests in any rolling window of ``window_s`` seconds."""
 
-    def as_json(self) -> dict:
-        return {
-            "name": self.name, "label": self.label, "type": self.type, "fieldType": self.field_type,
-            "groupName": self.group_name, "description": "", "hubspotDefined": self.hubspot_defined,
-            "calculated": False, "hidden": False, "archived": False, "hasUniqueValue": False,
-            "formField": not self.read_only,
-            "modificationMetadata": {"archivable": not self.hubspot_defined,
-                                     "readOnlyDefinition": self.hubspot_defined,
-                                     "readOnlyValue": self.read_only},
-            "options": [{"label": option, "value": option, "displayOrder": order, "hidden": False}
-                        for order, option in enumerate(self.options)],
-        }
+    def __init__(self, limit: int, window_s: float = RATE_WINDOW_S, clock=time.monotonic):
+        self.limit, self.window_s, self._clock = limit, window_s, clock
+        self._admitted: deque[float] = deque()
+        self._lock = threading.Lock()
 
+    def admit(self) -> int | None:
+        """Requests left in the window once this one is counted, or None when it is over budget."""
+        with self._lock:
+            now = self._clock()
+            while self._admitted and self._admitted[0] <= now - self.window_s:
+                self._admitted.popleft()
+            if len(self._admitted) >= self.limit:
+                return None
+            self._admitted.append(now)
+            return self.limit - len(self._admitted)
 
-CONTACT_PROPERTIES = [
-    PropertyDefinition("email", "Email", "string", "text", "contactinformation"),
-    PropertyDefinition("firstname", "First Name", "string", "text", "contactinformation"),
-    PropertyDefinition("lastname", "Last Name", "string", "text", "contactinformation"),
-    PropertyDefinition("lifecyclestage", "Lifecycle Stage", "enumeration", "radio",
-                       "contactinformation", options=tuple(LIFECYCLE_STAGES)),
-    PropertyDefinition("hubspot_owner_id", "Contact owner", "enumeration", "select",
-                       "contactinformation"),
-    PropertyDefinition("createdate", "Create Date", "datetime", "date", "contactinformation",
-                       read_only=True),
-    PropertyDefinition("lastmodifieddate", "Last Modified Date", "datetime", "date",
-                       "contactinformation", read_only=True),
-    PropertyDefinition("hs_object_id", "Record ID", "number", "number", "contactinformation",
-                       read_only=True),
-    # The company has installed Handoff's own properties, which the write-back fills.
-    PropertyDefinition("handoff_funnel_stage", "Funnel stage (Handoff)", "string", "text", "handoff",
-                       hubspot_defined=False),
-]
+    def headers(self, remaining: int) -> dict[str, str]:
+        return {"X-HubSpot-RateLimit-Max": str(self.limit), "X-HubSpot-RateLimit-Remaining": str(remaining),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_s * 1000))}
+
+    def refusal(self) -> JSONResponse:
+        # HubSpot sends no Retry-After on its burst limit; the window headers say when to come back.
+        body = {"status": "error", "message": "You have reached your secondly limit.", "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()), "policyName": "SECONDLY",
+                "groupName": "publicapi:private-app:handoff-sandbox", "requestId": str(uuid.uuid4())}
+        return JSONResponse(body, status_code=429, headers=self.headers(0))
 
 
-@dataclass
-class CrmObject:
-    id: int
-    created_at: str
-    updated_at: str
-    archived: bool
-    properties: dict[str, str | None]
-
-    @classmethod
-    def from_row(cls, row) -> CrmObject:
-        return cls(id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
-                   archived=bool(row["archived"]), properties=json.loads(row["properties"]))
+class IdInput(BaseModel):
+    id: Text
 
 
-class CrmStore:
-    """The CRM's records in the sandbox store; what is written through the API is kept and reads back."""
-
-    def __init__(self, store: SandboxStore):
-        self.store = store
-        self.properties = {"contacts": {p.name: p for p in CONTACT_PROPERTIES}}
-
-    def check_object_type(self, name: str) -> None:
-        if name not in self.properties:
-            raise HubSpotError(400, "OBJECT_NOT_FOUND", f"Unable to infer object type from: {name}")
-
-    def get(self, object_type: str, object_id: int) -> CrmObject | None:
-        self.check_object_type(object_type)
-        row = self.store.query_one("select * from crm_objects where object_type = ? and id = ?",
-                                   (object_type, object_id))
-        return CrmObject.from_row(row) if row else None
-
-    def page(self, object_type: str, after: int, limit: int, archived: bool) -> tuple[list[CrmObject], int | None]:
-        self.check_object_type(object_type)
-        # Ids only grow, so an id cursor never skips or repeats a record while others change.
-        rows = self.store.query(
-            """select * from crm_objects where object_type = ? and id >= ? and archived = ?
-               and merged_into is null order by id limit ?""",
-            (object_type, after, int(archived), limit + 1))
-        next_after = rows[limit]["id"] if len(rows) > limit else None
-        return [CrmObject.from_row(row) for row in rows[:limit]], next_after
-
-    def history(self, object_type: str, object_id: int, names: list[str]) -> dict[str, list[dict]]:
-        rows = self.store.query(
-            f"""select property, value, timestamp, source_type from crm_property_history
-                where object_type = ? and id = ? and property in ({", ".join("?" * len(names))})
-                order by timestamp desc""", (object_type, object_id, *names))
-        history: dict[str, list[dict]] = {name: [] for name in names}
-        for row in rows:
-            history[row["property"]].append(
-                {"value": row["value"], "timestamp": row["timestamp"], "sourceType": row["source_type"]})
-        return history
-
-    def batch_update(self, object_type: str, inputs: list[BatchInput]) -> tuple[list[CrmObject], list[str]]:
-        self.check_object_type(object_type)
-        definitions = self.properties[object_type]
-        for item in inputs:
-            for name, value in item.properties.items():
-                _validate_property_value(definitions, name, value)
-        updated, missing = [], []
-        now = iso(datetime.now(timezone.utc))
-        with self.store.transaction() as db:
-            for item in inputs:
-                row = db.execute("select * from crm_objects where object_type = ? and id = ?",
-                                 (object_type, int(item.id))).fetchone() if item.id.isdigit() else None
-                if row is None or row["archived"] or row["merged_into"] is not None:
-                    missing.append(item.id)
-                    continue
-                record = CrmObject.from_row(row)
-                record.properties.update(item.properties)
-                record.properties["lastmodifieddate"] = record.updated_at = now
-                db.execute("update crm_objects set properties = ?, updated_at = ? where object_type = ? and id = ?",
-                           (json.dumps(record.properties), now, object_type, record.id))
-                db.executemany(
-                    "insert into crm_property_history values (?, ?, ?, ?, ?, 'INTEGRATION')",
-                    [(object_type, record.id, name, value, now) for name, value in item.properties.items()])
-                updated.append(record)
-        return updated, missing
-
-
-def _validate_property_value(definitions: dict[str, PropertyDefinition], name: str, value: str | None) -> None:
-    definition = definitions.get(name)
-    if definition is None:
-        error, message = "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
-    elif definition.read_only:
-        error, message = "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.'
-    elif definition.options and value not in (*definition.options, "", None):
-        error, message = "INVALID_OPTION", f"{value} was not one of the allowed options"
-    else:
-        return
-    detail = json.dumps([{"isValid": False, "message": message, "error": error, "name": name}],
-                        separators=(",", ":"))
-    raise HubSpotError(400, "VALIDATION_ERROR", f"Property values were not valid: {detail}")
+class BatchReadRequest(BaseModel):
+    inputs: list[IdInput] = Field(min_length=1)
+    properties: list[str] = Field(default_factory=list)
+    propertiesWithHistory: list[str] = Field(default_factory=list)
+    idProperty: str | None = None
 
 
 class BatchInput(BaseModel):
-    id: str
-    properties: dict[str, str | None]
+    id: Text
+    properties: dict[str, Text | None]
+    idProperty: str | None = None
 
 
 class BatchUpdateRequest(BaseModel):
     inputs: list[BatchInput] = Field(min_length=1)
 
 
-def present(record: CrmObject, names: list[str], history: dict[str, list[dict]] | None = None) -> dict:
-    body: dict[str, Any] = {
-        "id": str(record.id),
-        "properties": {name: record.properties.get(name) for name in names},
-        "createdAt": record.created_at,
-        "updatedAt": record.updated_at,
-        "archived": record.archived,
-    }
+class PropertyOption(BaseModel):
+    label: str
+    value: str
+
+
+class PropertyCreate(BaseModel):
+    name: str
+    label: str
+    type: str
+    fieldType: str
+    groupName: str
+    description: str = ""
+    options: list[PropertyOption] = Field(default_factory=list)
+    hasUniqueValue: bool = False
+
+
+class AssociationBatchRequest(BaseModel):
+    inputs: list[IdInput] = Field(min_length=1, max_length=ASSOCIATION_BATCH_INPUTS_MAX)
+
+
+Names = Annotated[list[str] | None, Query()]
+
+
+def split_names(values: list[str] | None) -> list[str]:
+    """Property names as HubSpot takes them: comma-separated, repeated, or both."""
+    names = [name.strip() for value in values or [] for name in value.split(",")]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def present(record: CrmObject, names: list[str], history: dict[str, list[dict]] | None = None,
+            associations: dict[str, dict] | None = None) -> dict:
+    body: dict[str, Any] = {"id": str(record.id), "properties": {name: record.properties.get(name) for name in names},
+                            "createdAt": record.created_at, "updatedAt": record.updated_at,
+                            "archived": record.archived}
+    if record.archived:
+        body["archivedAt"] = record.archived_at
     if history is not None:
         body["propertiesWithHistory"] = history
+    if associations:
+        body["associations"] = associations
     return body
 
 
-def crm_router(store: CrmStore, access_token: str) -> APIRouter:
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        if authorization != f"Bearer {access_token}":
-            raise HubSpotError(
-                401, "INVALID_AUTHENTICATION",
-                "Authentication credentials not found. This API supports OAuth 2.0 authentication "
-                "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+def batch_error(kind: ObjectKind, missing: list[str]) -> dict:
+    return {"status": "error", "category": "OBJECT_NOT_FOUND",
+            "message": f"Could not get some {kind.singular.upper()} objects, they may be deleted or not exist. "
+                       "Check that ids are valid.",
+            "context": {"ids": missing}, "errors": [], "links": {}}
 
-    router = APIRouter(prefix="/crm/v3", dependencies=[Depends(require_token)])
 
-    def requested(object_type: str, csv: str | None) -> list[str]:
-        if not csv:
-            return DEFAULT_CONTACT_PROPERTIES
-        known = store.properties[object_type]
-        return [name for name in csv.split(",") if name in known]
+def batch_response(results: list[dict], started_at: str, errors: list[dict]) -> JSONResponse:
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started_at,
+                            "completedAt": now_iso()}
+    if errors:
+        body.update(numErrors=len(errors), errors=errors)
+    return JSONResponse(body, status_code=207 if errors else 200)
 
-    @router.get("/objects/{object_type}")
-    def list_objects(request: Request, object_type: str, limit: int = 10, after: str | None = None,
-                     properties: str | None = None, propertiesWithHistory: str | None = None,
-                     archived: bool = False) -> dict:
-        if not 1 <= limit <= LIST_LIMIT_MAX:
-            raise HubSpotError(400, "VALIDATION_ERROR", f"limit must be between 1 and {LIST_LIMIT_MAX}")
-        if after is not None and not after.isdigit():
+
+def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
+    budget = RequestBudget(limits.crm_requests_per_10s)
+
+    class CrmRoute(APIRoute):
+        """Every CRM endpoint: bearer token first, then the request budget, and HubSpot's error shapes."""
+
+        def get_route_handler(self):
+            handle = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                if request.headers.get("authorization") != f"Bearer {access_token}":
+                    return HubSpotError(
+                        401, "INVALID_AUTHENTICATION",
+                        "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
+                        "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    ).response()
+                remaining = budget.admit()
+                if remaining is None:
+                    return budget.refusal()
+                try:
+                    response = await handle(request)
+                except HubSpotError as error:
+                    response = error.response()
+                except RequestValidationError as error:
+                    response = invalid_request(error).response()
+                except HTTPException as error:  # a body FastAPI cannot even decode
+                    response = HubSpotError(error.status_code, "VALIDATION_ERROR",
+                                            f"Invalid input JSON on line 1: {error.detail}").response()
+                store.note_request()
+                response.headers.update(budget.headers(remaining))
+                return response
+
+            return guarded
+
+    router = APIRouter(route_class=CrmRoute)
+
+    def requested(kind: ObjectKind, names: list[str]) -> list[str]:
+        if not names:
+            return list(kind.defaults)
+        known = store.definitions(kind)
+        return [name for name in names if name in known]
+
+    def shaped(kind: ObjectKind, records: list[CrmObject], properties: list[str],
+               with_history: list[str] = (), associated: list[str] = ()) -> list[dict]:
+        names = requested(kind, properties)
+        history_names = requested(kind, with_history) if with_history else []
+        to_kinds = [KIND_ALIASES[name.lower()] for name in associated if name.lower() in KIND_ALIASES]
+        to_kinds = [k for k in to_kinds if (kind.name, k.name) in UNLABELED_TYPE_IDS]
+        return [present(record, names, store.history(kind, record.id, history_names) if history_names else None,
+                        v3_associations(kind, record.id, to_kinds)) for record in records]
+
+    def v3_associations(kind: ObjectKind, object_id: int, to_kinds: list[ObjectKind]) -> dict:
+        found = {}
+        for to_kind in to_kinds:
+            results = [{"id": str(link.to_id), "type": association_name(kind, to_kind, primary)}
+                       for link in store.associations(kind, object_id, to_kind)
+                       for primary in ((True, False) if link.primary else (False,))]
+            if results:
+                found[to_kind.name] = {"results": results}
+        return found
+
+    def v4_targets(kind: ObjectKind, to_kind: ObjectKind, links: list[Association]) -> list[dict]:
+        def types(link: Association) -> list[dict]:
+            unlabeled = {"category": "HUBSPOT_DEFINED", "typeId": UNLABELED_TYPE_IDS[(kind.name, to_kind.name)],
+                         "label": None}
+            if not link.primary:
+                return [unlabeled]
+            return [{"category": "HUBSPOT_DEFINED", "typeId": PRIMARY_TYPE_IDS[(kind.name, to_kind.name)],
+                     "label": "Primary"}, unlabeled]
+        return [{"toObjectId": link.to_id, "associationTypes": types(link)} for link in links]
+
+    def next_page(request: Request, after: int | str | None) -> dict:
+        if after is None:
+            return {}
+        link = request.url.include_query_params(after=str(after))
+        return {"paging": {"next": {"after": str(after), "link": str(link)}}}
+
+    def cursor(after: str | None) -> int:
+        start = 0 if after is None else as_record_id(after)
+        if start is None:
             raise HubSpotError(400, "VALIDATION_ERROR", f"Invalid after cursor: {after}")
-        page, next_after = store.page(object_type, int(after or 0), limit, archived)
-        names = requested(object_type, properties)
-        with_history = requested(object_type, propertiesWithHistory) if propertiesWithHistory else []
-        body: dict[str, Any] = {"results": [
-            present(record, names, store.history(object_type, record.id, with_history) if with_history else None)
-            for record in page]}
-        if next_after is not None:
-            link = request.url.include_query_params(after=str(next_after))
-            body["paging"] = {"next": {"after": str(next_after), "link": str(link)}}
+        return start
+
+    def batch_limit(count: int) -> None:
+        if count > limits.crm_batch_inputs:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"Batch input limit is {limits.crm_batch_inputs}, got {count}")
+
+    @router.get("/crm/v3/objects/{object_type}")
+    def list_objects(request: Request, object_type: str, limit: int = 10, after: str | None = None,
+                     properties: Names = None, propertiesWithHistory: Names = None, associations: Names = None,
+                     archived: bool = False) -> dict:
+        kind = object_kind(object_type)
+        with_history = split_names(propertiesWithHistory)
+        most = LIST_WITH_HISTORY_LIMIT_MAX if with_history else LIST_LIMIT_MAX
+        if not 1 <= limit <= most:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"limit must be between 1 and {most}")
+        page, next_after = store.page(kind, cursor(after), limit, archived)
+        body = {"results": shaped(kind, page, split_names(properties), with_history, split_names(associations)),
+                **next_page(request, next_after)}
+        store.churn(kind, page)
         return body
 
-    @router.get("/objects/{object_type}/{object_id}")
-    def read_object(object_type: str, object_id: str, properties: str | None = None,
-                    propertiesWithHistory: str | None = None, archived: bool = False) -> dict:
-        record = store.get(object_type, int(object_id)) if object_id.isdigit() else None
-        if record is None or record.archived != archived:
-            raise HubSpotError(404, "OBJECT_NOT_FOUND", "resource not found")
-        with_history = requested(object_type, propertiesWithHistory) if propertiesWithHistory else []
-        return present(record, requested(object_type, properties),
-                       store.history(object_type, record.id, with_history) if with_history else None)
+    @router.get("/crm/v3/objects/{object_type}/{object_id}")
+    def read_object(object_type: str, object_id: str, properties: Names = None, propertiesWithHistory: Names = None,
+                    associations: Names = None, archived: bool = False, idProperty: str | None = None) -> dict:
+        kind = object_kind(object_type)
+        record = store.get(kind, object_id, archived, idProperty)
+        if record is None:
+            raise not_found()
+        return shaped(kind, [record], split_names(properties), split_names(propertiesWithHistory),
+                      split_names(associations))[0]
 
-    @router.post("/objects/{object_type}/batch/update")
+    @router.post("/crm/v3/objects/{object_type}/search")
+    def search(object_type: str, request: SearchRequest) -> dict:
+        kind = object_kind(object_type)
+        total, page, offset = store.search(kind, request)
+        body: dict[str, Any] = {"total": total, "results": shaped(kind, page, request.properties)}
+        following = offset + len(page)
+        if page and following < total and following < SEARCH_RESULT_CAP:
+            body["paging"] = {"next": {"after": str(following)}}
+        store.churn(kind, page)
+        return body
+
+    @router.post("/crm/v3/objects/{object_type}/batch/read")
+    def batch_read(object_type: str, request: BatchReadRequest, archived: bool = False) -> JSONResponse:
+        kind = object_kind(object_type)
+        batch_limit(len(request.inputs))
+        started_at = now_iso()
+        found, missing = {}, []
+        for item in request.inputs:
+            record = store.get(kind, item.id, archived, request.idProperty)
+            if record is None:
+                missing.append(item.id)
+            else:
+                found.setdefault(record.id, record)
+        results = shaped(kind, list(found.values()), request.properties, request.propertiesWithHistory)
+        return batch_response(results, started_at, [batch_error(kind, missing)] if missing else [])
+
+    @router.post("/crm/v3/objects/{object_type}/batch/update")
     def batch_update(object_type: str, request: BatchUpdateRequest) -> JSONResponse:
-        if len(request.inputs) > BATCH_INPUTS_MAX:
-            raise HubSpotError(400, "VALIDATION_ERROR",
-                               f"Batch input limit is {BATCH_INPUTS_MAX}, got {len(request.inputs)}")
-        started_at = iso(datetime.now(timezone.utc))
-        updated, missing = store.batch_update(object_type, request.inputs)
-        names = sorted({name for item in request.inputs for name in item.properties})
-        body: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": [present(record, names) for record in updated],
-            "startedAt": started_at,
-            "completedAt": iso(datetime.now(timezone.utc)),
-        }
-        if missing:
-            body["numErrors"] = 1
-            body["errors"] = [{
-                "status": "error", "category": "OBJECT_NOT_FOUND",
-                "message": "Could not get some CONTACT objects, they may be deleted or not exist. "
-                           "Check that ids are valid.",
-                "context": {"ids": missing},
-            }]
-            return JSONResponse(body, status_code=207)
-        return JSONResponse(body)
+        kind = object_kind(object_type)
+        batch_limit(len(request.inputs))
+        started_at = now_iso()
+        updated, missing = store.update(kind, [WriteInput(i.id, i.properties, i.idProperty) for i in request.inputs])
+        names = list(dict.fromkeys(name for item in request.inputs for name in item.properties))
+        return batch_response([present(record, names) for record in updated], started_at,
+                              [batch_error(kind, missing)] if missing else [])
 
-    @router.get("/properties/{object_type}")
+    @router.post("/crm/v3/objects/{object_type}/batch/upsert")
+    def batch_upsert(object_type: str, request: BatchUpdateRequest) -> JSONResponse:
+        kind = object_kind(object_type)
+        batch_limit(len(request.inputs))
+        if any(not item.idProperty for item in request.inputs):
+            raise HubSpotError(400, "VALIDATION_ERROR", "Every upsert input needs an idProperty")
+        started_at = now_iso()
+        written = store.upsert(kind, [WriteInput(i.id, i.properties, i.idProperty) for i in request.inputs])
+        names = list(dict.fromkeys(name for item in request.inputs for name in (item.idProperty, *item.properties)))
+        return batch_response([{**present(record, requested(kind, names)), "new": new} for record, new in written],
+                              started_at, [])
+
+    @router.get("/crm/v3/properties/{object_type}")
     def list_properties(object_type: str) -> dict:
-        store.check_object_type(object_type)
-        return {"results": [p.as_json() for p in store.properties[object_type].values()]}
+        kind = object_kind(object_type)
+        return {"results": [p.as_json(store.options(p)) for p in store.definitions(kind).values()]}
 
-    @router.get("/owners")
-    def list_owners(limit: int = Query(100, ge=1, le=500)) -> dict:
+    @router.get("/crm/v3/properties/{object_type}/{property_name}")
+    def read_property(object_type: str, property_name: str) -> dict:
+        definition = store.definitions(object_kind(object_type)).get(property_name)
+        if definition is None:
+            raise not_found()
+        return definition.as_json(store.options(definition))
+
+    @router.post("/crm/v3/properties/{object_type}")
+    def create_property(object_type: str, request: PropertyCreate) -> JSONResponse:
+        kind = object_kind(object_type)
+        definition = PropertyDefinition(
+            name=request.name, label=request.label, type=request.type, field_type=request.fieldType,
+            group_name=request.groupName, description=request.description, hubspot_defined=False,
+            options=tuple((o.value, o.label) for o in request.options), has_unique_value=request.hasUniqueValue,
+            created_at=now_iso())
+        check_creatable(definition)
+        store.create_property(kind, definition)
+        return JSONResponse(definition.as_json(definition.options), status_code=201)
+
+    @router.get("/crm/v3/owners")
+    def list_owners(request: Request, limit: int = 100, after: str | None = None, email: str | None = None,
+                    archived: bool = False) -> dict:
+        if not 1 <= limit <= OWNERS_LIMIT_MAX:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"limit must be between 1 and {OWNERS_LIMIT_MAX}")
+        owners, next_after = store.owners(cursor(after), limit, email, archived)
         # The dataset's owners carry their calendars too; HubSpot's owners API does not.
-        owner_fields = ("id", "email", "firstName", "lastName", "userId", "archived", "createdAt",
-                        "updatedAt", "teams")
-        owners = [json.loads(row["body"]) for row in store.store.query(
-            "select body from owners order by id limit ?", (limit,))]
-        return {"results": [{name: owner.get(name) for name in owner_fields} for owner in owners]}
+        return {"results": [{"id": str(o["id"]), "email": o.get("email"), "type": "PERSON",
+                             "firstName": o.get("firstName"), "lastName": o.get("lastName"), "userId": o.get("userId"),
+                             "userIdIncludingInactive": o.get("userId"), "createdAt": o.get("createdAt"),
+                             "updatedAt": o.get("updatedAt"), "archived": bool(o.get("archived")),
+                             "teams": o.get("teams", [])} for o in owners],
+                **next_page(request, next_after)}
+
+    @router.get("/crm/v3/pipelines/{object_type}")
+    def list_pipelines(object_type: str) -> dict:
+        return {"results": store.pipelines(object_kind(object_type).name)}
+
+    @router.get("/crm/v3/pipelines/{object_type}/{pipeline_id}")
+    def read_pipeline(object_type: str, pipeline_id: str) -> dict:
+        for pipeline in store.pipelines(object_kind(object_type).name):
+            if str(pipeline.get("id")) == pipeline_id:
+                return pipeline
+        raise not_found()
+
+    @router.get("/crm/v4/objects/{from_type}/{object_id}/associations/{to_type}")
+    def read_associations(request: Request, from_type: str, object_id: str, to_type: str, limit: int = 500,
+                          after: str | None = None) -> dict:
+        kind, to_kind = object_kind(from_type), object_kind(to_type)
+        if not 1 <= limit <= ASSOCIATIONS_LIMIT_MAX:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"limit must be between 1 and {ASSOCIATIONS_LIMIT_MAX}")
+        record_id, start = as_record_id(object_id), cursor(after)
+        if record_id is None:
+            raise not_found()
+        links = [link for link in store.associations(kind, record_id, to_kind) if link.to_id >= start]
+        following = links[limit].to_id if len(links) > limit else None
+        return {"results": v4_targets(kind, to_kind, links[:limit]), **next_page(request, following)}
+
+    @router.post("/crm/v4/associations/{from_type}/{to_type}/batch/read")
+    def batch_read_associations(from_type: str, to_type: str, request: AssociationBatchRequest) -> JSONResponse:
+        kind, to_kind = object_kind(from_type), object_kind(to_type)
+        started_at = now_iso()
+        results, errors = [], []
+        for item in request.inputs:
+            record_id = as_record_id(item.id)
+            links = store.associations(kind, record_id, to_kind) if record_id is not None else []
+            if links:
+                results.append({"from": {"id": item.id}, "to": v4_targets(kind, to_kind, links)})
+            else:
+                errors.append({
+                    "status": "error", "category": "OBJECT_NOT_FOUND",
+                    "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                    "message": f"No {to_kind.singular} is associated with {kind.singular} {item.id}.",
+                    "context": {"fromObjectId": [item.id], "fromObjectType": [kind.singular],
+                                "toObjectType": [to_kind.singular]}, "errors": [], "links": {}})
+        return batch_response(results, started_at, errors)
+
+    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown_endpoint(path: str) -> dict:
+        raise not_found()
 
     return router

@@ -8,18 +8,42 @@ events), so the stand-ins serve them as they are. Timestamps are ISO 8601 in UTC
 
 | file | one line per | shape |
 |---|---|---|
-| ``owners`` | CRM owner (sales user) | HubSpot owner + ``timeZone``, ``country``, ``workingHours`` {``start``, ``end``} (local hours), ``team``, ``managerId`` |
-| ``crm_objects`` | CRM record | ``objectType`` (contacts, companies, deals, calls, emails, meetings, tasks), ``id``, ``properties`` (every value a string), ``createdAt``, ``updatedAt``, ``archived``, ``archivedAt``, ``mergedInto`` (id of the survivor of a merge, or null) |
-| ``crm_property_history`` | past value of a property | ``objectType``, ``id``, ``property``, ``value``, ``timestamp``, ``sourceType`` |
-| ``crm_associations`` | association | ``fromType``, ``fromId``, ``toType``, ``toId``, ``associationType`` (e.g. ``contact_to_company``) |
-| ``crm_pipelines`` | deal pipeline | HubSpot pipeline with ``stages`` (``id``, ``label``, ``displayOrder``, ``metadata`` {``probability``, ``isClosed``}) |
-| ``marketing_leads`` | marketing-automation lead | Marketo lead fields (``id``, ``email``, ``firstName``, ``lastName``, ``company``, ``leadScore``, ``leadStatus``, ``leadSource``, ``createdAt``, ``updatedAt``, …) + ``deletedAt`` |
+| ``owners`` | CRM owner (sales or marketing user) | HubSpot owner + ``timeZone`` (IANA), ``country`` (ISO code), ``workingHours`` {``start``, ``end``} (local hours), ``team`` (``sdr``, ``ae``, ``marketing``), ``territory``, ``managerId``, ``worksDaysOff`` (simulation truth: the rep sometimes works weekends and public holidays; SLA clocks ignore it) |
+| ``crm_objects`` | CRM record | ``objectType`` (contacts, companies, deals, calls, emails, meetings, tasks), ``id``, ``properties`` (every value a string or null), ``createdAt``, ``updatedAt``, ``archived``, ``archivedAt``, ``mergedInto`` (id of the survivor of a merge, or null) |
+| ``crm_property_history`` | past value of a property | ``objectType``, ``id``, ``property``, ``value``, ``timestamp``, ``sourceType`` (``INTEGRATION``, ``AUTOMATION_PLATFORM``, ``CRM_UI``, ``IMPORT``) |
+| ``crm_associations`` | association | ``fromType``, ``fromId``, ``toType``, ``toId``, ``associationType`` (e.g. ``contact_to_company``, ``call_to_contact``, ``deal_to_company``) |
+| ``crm_pipelines`` | deal pipeline | HubSpot pipeline with ``stages`` (``id``, ``label``, ``displayOrder``, ``metadata`` {``probability``, ``isClosed``} as strings) |
+| ``marketing_leads`` | marketing-automation lead | Marketo lead fields (``id``, ``email``, ``firstName``, ``lastName``, ``title``, ``company``, ``country``, ``leadScore``, ``leadStatus`` (Nurture, MQL, Recycled), ``leadSource``, ``unsubscribed``, ``acquisitionProgramId``, ``createdAt``, ``updatedAt``) + ``deletedAt`` + ``mergedInto`` (id of the surviving lead of a merge, or null) |
 | ``marketing_activities`` | lead activity | Marketo activity (``id``, ``marketoGUID``, ``leadId``, ``activityDate``, ``activityTypeId``, ``primaryAttributeValueId``, ``primaryAttributeValue``, ``attributes`` [{``name``, ``value``}]) |
-| ``marketing_programs`` | program (campaign) | Marketo program (``id``, ``name``, ``type``, ``channel``, ``status``, ``createdAt``, ``updatedAt``) |
-| ``marketing_program_members`` | program membership | ``programId``, ``leadId``, ``progressionStatus``, ``membershipDate``, ``reachedSuccess``, ``updatedAt`` |
-| ``web_events`` | website event | Segment spec ``page`` / ``track`` / ``identify`` call with ``messageId``, ``anonymousId``, ``userId``, ``timestamp``, ``context.page``, ``context.campaign`` |
-| ``truth_people`` | simulated person | ground truth: ``personId`` and every id the person has (``crmContactIds``, ``marketingLeadId``, ``anonymousIds``), ``email``, final ``stage`` |
-| ``truth_handoffs`` | marketing→sales handoff | ground truth: ``handoffId``, ``personId``, ``crmContactId``, ``ownerId``, ``mqlAt``, ``mqlReason``, ``firstTouchDelayMinutes`` drawn, ``firstTouchAt``, ``decision``, ``decidedAt``, ``rejectionReason``, ``outcome`` |
+| ``marketing_programs`` | program (campaign) | Marketo program (``id``, ``name``, ``description``, ``type``, ``channel``, ``status``, ``workspace``, ``createdAt``, ``updatedAt``; ``startDate``, ``endDate`` for webinars and tradeshows) |
+| ``marketing_program_members`` | program membership | ``programId``, ``leadId``, ``progressionStatus``, ``membershipDate``, ``reachedSuccess``, ``reachedSuccessDate``, ``acquiredBy``, ``updatedAt`` |
+| ``web_events`` | website event | Segment spec ``page`` (``name``, ``properties``) / ``track`` (``event``, ``properties``) / ``identify`` (``traits``) call with ``messageId``, ``anonymousId``, ``userId`` (the lead id as a string once identified, else null), ``timestamp``, ``context.page``, ``context.campaign`` (UTM, on campaign landings) |
+| ``truth_people`` | simulated person | ground truth: ``personId`` and every id the person has (``crmContactIds``, ``crmContactId`` the surviving, unarchived one or null, ``marketingLeadId`` the surviving one, ``marketingLeadIds``, ``anonymousIds``, ``crmCompanyId``), ``email``, final funnel ``stage`` (visitor, known, mql, sal, rejected, sql, opportunity, closed_won, closed_lost), ``lifecycleStage`` (the contact's true CRM stage, or null), ``ownerId``, ``deleted``, ``malformed``, ``defect`` (invalid_email; missing_timestamp: the contact's ``createdate`` or else the lead's ``createdAt``; unknown_enum_value: the contact's ``lifecyclestage`` or else the lead's ``leadStatus``; or null) |
+| ``truth_handoffs`` | marketing→sales handoff | ground truth: ``handoffId``, ``personId``, ``crmContactId``, ``marketingLeadId``, ``ownerId``, ``mqlAt``, ``mqlReason`` (score, demo_request), ``policy``, ``policyMinutes``, ``firstTouchDueAt``, ``firstTouchDelayMinutes`` (business minutes in the owner's calendar, null while untouched), ``firstTouchAt``, ``firstTouchType``, ``firstTouchId``, ``decision`` (accepted, rejected, null), ``decidedAt``, ``rejectionReason``, ``outcome`` (sql, opportunity, won, lost, none), ``dealId``, ``wonAmount`` |
+
+Every record is as it stands at the manifest's ``now``; nothing is dated after it. CRM properties by
+object type (beyond ``hs_object_id``, equal to the id, on every object):
+
+- contacts: ``email``, ``firstname``, ``lastname``, ``jobtitle``, ``company``, ``country``,
+  ``lifecyclestage``, ``hs_lead_status``, ``hubspot_owner_id``, ``rejection_reason`` (the company's
+  own: bad_fit, bad_timing, no_budget, duplicate, no_response, competitor), ``hs_analytics_source``,
+  ``hs_merged_object_ids`` (ids merged into this contact, ``;``-separated), ``createdate``,
+  ``lastmodifieddate``. A contact is created when its person first becomes an MQL.
+- companies: ``name``, ``domain``, ``industry``, ``numberofemployees``, ``country``, ``createdate``,
+  ``hs_lastmodifieddate``. deals: ``dealname``, ``amount``, ``dealstage``, ``pipeline``,
+  ``dealtype``, ``closedate`` (null while open), ``closed_lost_reason``, ``hubspot_owner_id``,
+  ``createdate``, ``hs_lastmodifieddate``.
+- calls (``hs_call_title``, ``hs_call_direction``, ``hs_call_status``, ``hs_call_duration`` in ms),
+  emails (``hs_email_direction`` ``EMAIL`` sent or ``INCOMING_EMAIL`` a reply, ``hs_email_subject``,
+  ``hs_email_status``), meetings (``hs_meeting_title``, ``hs_meeting_outcome``,
+  ``hs_meeting_start_time``, ``hs_meeting_end_time``), tasks (``hs_task_subject``,
+  ``hs_task_status``, ``hs_task_type``, ``hs_task_completion_date``): all with ``hs_timestamp``
+  (HubSpot's meaning: when it happened; a task's due date), ``hubspot_owner_id``, ``hs_createdate``,
+  ``hs_lastmodifieddate``. A sales touch is an outgoing e-mail, call, meeting or completed task by a
+  ``sdr`` or ``ae`` owner; the marketing user's e-mails and incoming replies are not.
+
+Merged-away contacts and leads, and activities of merged or deleted leads, stay in their files
+with the ids they had; a stand-in hides or re-points them as its vendor does.
 
 Every file is optional: a missing one is an empty table.
 """
@@ -32,6 +56,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
+
+import orjson
 
 FORMAT_VERSION = 1
 TABLES = (
@@ -86,9 +112,9 @@ class DatasetWriter:
             raise DatasetError(f"unknown dataset table {table!r}")
         out = self._files.get(table)
         if out is None:
-            out = self._files[table] = open(self.folder / f"{table}.ndjson", "w", buffering=1 << 20)
-        out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
-        out.write("\n")
+            out = self._files[table] = open(self.folder / f"{table}.ndjson", "wb", buffering=1 << 20)
+        # orjson: compact UTF-8 like json.dumps(separators=(",", ":"), ensure_ascii=False), ~15x faster.
+        out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         self._counts[table] += 1
 
     def write_all(self, table: str, records: Iterable[dict]) -> None:

@@ -16,7 +16,18 @@ drift,churn=0.01,seed=3``:
 
 from __future__ import annotations
 
+import asyncio
+import random
+import threading
 from dataclasses import dataclass, replace
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sandbox.crm_schema import HubSpotError
+
+# Exempt from faults: what tells a caller the sandbox is up must not lie about it.
+FAULT_FREE_PATHS = {"/health"}
 
 
 class FaultSpecError(ValueError):
@@ -104,3 +115,44 @@ def _share(raw: str) -> float:
     if not 0 <= share <= 1:
         raise ValueError("must be between 0 and 1")
     return share
+
+
+class FaultInjection:
+    """ASGI middleware: ``Faults.latency_s`` delays every response and ``Faults.error_rate`` answers that
+    share of requests with a 502 or 503 before they reach a stand-in (so nothing is written), in the
+    vendor's error shape: HubSpot's body under its prefix, a JSON ``code``/``message`` elsewhere. Which
+    requests fail is drawn from ``Faults.seed``, so the same sequence of requests meets the same faults."""
+
+    def __init__(self, app: ASGIApp, faults: Faults, hubspot_prefix: str):
+        self.app = app
+        self.faults = faults
+        self.hubspot_prefix = hubspot_prefix
+        self._draws = random.Random(faults.seed)
+        self._draw_lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in FAULT_FREE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        failure_status = self._failure_status()
+        if self.faults.latency_s:
+            await asyncio.sleep(self.faults.latency_s)
+        if failure_status is None:
+            await self.app(scope, receive, send)
+            return
+        await self._failure(scope["path"], failure_status)(scope, receive, send)
+
+    def _failure_status(self) -> int | None:
+        if not self.faults.error_rate:
+            return None
+        with self._draw_lock:
+            if self._draws.random() >= self.faults.error_rate:
+                return None
+            return self._draws.choice((502, 503))
+
+    def _failure(self, path: str, status: int) -> JSONResponse:
+        reason = {502: "Bad Gateway", 503: "Service Unavailable"}[status]
+        message = f"{reason}: the sandbox injected this fault (faults errors={self.faults.error_rate})"
+        if path == self.hubspot_prefix or path.startswith(f"{self.hubspot_prefix}/"):
+            return HubSpotError(status, "SERVICE_UNAVAILABLE" if status == 503 else "BAD_GATEWAY", message).response()
+        return JSONResponse({"code": reason.lower().replace(" ", "_"), "message": message}, status_code=status)

@@ -14,8 +14,11 @@ import uvicorn
 from sandbox.app import Sandbox, create_app
 from sandbox.dataset import Dataset
 from sandbox.faults import Faults
+from sandbox.live import LiveSettings, SandboxBackground
 from sandbox.simulation import generate
 from sandbox.store import SandboxStore
+from sandbox.webhooks import WebhookSender, WebhookSettings
+from sandbox.website import Website
 
 
 def write_connection_file(path: Path, connections: dict) -> None:
@@ -30,7 +33,8 @@ def write_connection_file(path: Path, connections: dict) -> None:
 class SandboxServer:
     """The sandbox's HTTP server; ``port=0`` picks a free port."""
 
-    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
+                 live: LiveSettings | None = None):
         self.sandbox = sandbox
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -38,13 +42,19 @@ class SandboxServer:
         self.base_url = "http://{}:{}".format(*self._socket.getsockname())
         config = uvicorn.Config(create_app(sandbox), log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
+        self._background = SandboxBackground(
+            sandbox, live, self.base_url, serving=lambda: self._server.started and not self._server.should_exit)
         self._thread: threading.Thread | None = None
 
     def connections(self) -> dict:
         return self.sandbox.connections(self.base_url)
 
     def serve_forever(self) -> None:
-        self._server.run(sockets=[self._socket])
+        self._background.start()
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._background.stop()
 
     def start(self) -> SandboxServer:
         """Serve from a background thread (for tests and in-process use)."""
@@ -57,6 +67,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self._background.stop()
         self._server.should_exit = True
         if self._thread:
             self._thread.join(timeout=10)
@@ -70,7 +81,8 @@ class SandboxServer:
 
 
 def build_sandbox(state_dir: Path, scale: str = "tiny", seed: int = 7,
-                  dataset_dir: Path | None = None, faults: Faults | None = None) -> Sandbox:
+                  dataset_dir: Path | None = None, faults: Faults | None = None,
+                  webhooks: WebhookSettings | None = None) -> Sandbox:
     """The sandbox whose state lives in ``state_dir``: reused when it is there (so what was written
     to it is kept across restarts), otherwise built from ``dataset_dir`` or from a company
     generated at this scale and seed. Credentials are fresh for every run, so none is committed."""
@@ -82,4 +94,8 @@ def build_sandbox(state_dir: Path, scale: str = "tiny", seed: int = 7,
         SandboxStore.build(Dataset(dataset_dir), database)
     store = SandboxStore(database)
     dataset = Dataset(Path(store.query_one("select value from meta where key = 'dataset'")["value"]))
-    return Sandbox(store, dataset, crm_access_token=secrets.token_urlsafe(24), faults=faults)
+    return Sandbox(store, dataset, crm_access_token=secrets.token_urlsafe(24), faults=faults,
+                   marketing_client_id=secrets.token_urlsafe(16), marketing_client_secret=secrets.token_urlsafe(24),
+                   website=Website(write_key=secrets.token_urlsafe(24), events_dir=state_dir / "web-events"),
+                   webhooks=WebhookSender(webhooks or WebhookSettings(), crm_client_secret=secrets.token_urlsafe(32),
+                                          marketing_secret=secrets.token_urlsafe(32)))
