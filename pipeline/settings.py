@@ -23,6 +23,8 @@ WAREHOUSE_POOL = "warehouse"
 
 _TELEMETRY_OFF = {
     "RUNTIME__DLTHUB_TELEMETRY": "false",
+    # Arrow pages keep dlt's load id too: quality checks select each newly loaded batch by it.
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "GX_ANALYTICS_ENABLED": "false",
     "DAGSTER_DISABLE_TELEMETRY": "true",
@@ -116,10 +118,18 @@ class CrmConnection:
 
 
 @dataclass(frozen=True)
+class MarketingConnection:
+    base_url: str
+    client_id: str = field(repr=False)
+    client_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Connections:
     """How to reach each source system; secrets are kept out of ``repr`` so they never get logged."""
 
     crm: CrmConnection
+    marketing: MarketingConnection | None
 
 
 def connection_file_path() -> Path:
@@ -128,7 +138,8 @@ def connection_file_path() -> Path:
 
 
 def load_connections(path: Path | None = None) -> Connections:
-    """Read the connection file, then let ``HANDOFF_CRM_*`` environment variables override it."""
+    """Read the connection file, then let ``HANDOFF_CRM_*`` / ``HANDOFF_MARKETING_*`` environment
+    variables override it. The CRM is required; marketing automation is optional."""
     path = path or connection_file_path()
     described: dict = {}
     if path.exists():
@@ -144,4 +155,9 @@ def load_connections(path: Path | None = None) -> Connections:
             f"no CRM connection: write {path} (see `handoff sandbox serve --connection-file`) "
             "or set HANDOFF_CRM_BASE_URL and HANDOFF_CRM_ACCESS_TOKEN"
         )
-    return Connections(crm=CrmConnection(base_url=base_url.rstrip("/"), access_token=access_token))
+    marketing = {name: os.environ.get(f"HANDOFF_MARKETING_{name.upper()}", described.get("marketing", {}).get(name))
+                 for name in ("base_url", "client_id", "client_secret")}
+    return Connections(
+        crm=CrmConnection(base_url=base_url.rstrip("/"), access_token=access_token),
+        marketing=MarketingConnection(**{**marketing, "base_url": marketing["base_url"].rstrip("/")})
+        if all(marketing.values()) else None)

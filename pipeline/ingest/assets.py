@@ -8,8 +8,10 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipeline.ingest.crm import crm_source
+from pipeline.ingest.marketing import marketing_source
+from pipeline.ingest.web import web_source
 from pipeline.resources import SourceConnections
-from pipeline.settings import WAREHOUSE_POOL, DataHome
+from pipeline.settings import WAREHOUSE_POOL, DataHome, MissingConnectionError
 
 
 class HandoffDltTranslator(DagsterDltTranslator):
@@ -51,4 +53,33 @@ def build_ingest_defs(home: DataHome) -> dg.Definitions:
         yield from dlt.run(context=context,
                            dlt_source=crm_source(base_url=crm.base_url, access_token=crm.access_token))
 
-    return dg.Definitions(assets=[crm_ingest], resources={"dlt": DagsterDltResource()})
+    @dlt_assets(
+        dlt_source=marketing_source(base_url="", client_id="", client_secret=""),
+        dlt_pipeline=raw_pipeline("handoff_marketing", "raw_marketing", home),
+        name="marketing_ingest",
+        dagster_dlt_translator=HandoffDltTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def marketing_ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource,
+                         connections: SourceConnections):
+        marketing = connections.load().marketing
+        if marketing is None:
+            raise MissingConnectionError("no marketing-automation connection: add a \"marketing\" section "
+                                         "to the connection file or set HANDOFF_MARKETING_BASE_URL, "
+                                         "_CLIENT_ID and _CLIENT_SECRET")
+        yield from dlt.run(context=context, dlt_source=marketing_source(
+            base_url=marketing.base_url, client_id=marketing.client_id, client_secret=marketing.client_secret))
+
+    @dlt_assets(
+        dlt_source=web_source(folders=[]),
+        dlt_pipeline=raw_pipeline("handoff_web", "raw_web", home),
+        name="web_ingest",
+        dagster_dlt_translator=HandoffDltTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def web_ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
+        yield from dlt.run(context=context,
+                           dlt_source=web_source(folders=[str(folder) for folder in home.web_event_folders()]))
+
+    return dg.Definitions(assets=[crm_ingest, marketing_ingest, web_ingest],
+                          resources={"dlt": DagsterDltResource()})

@@ -1,18 +1,68 @@
-"""dlt source for a HubSpot-shaped CRM (v3 objects API, bearer token, ``after`` cursor paging)."""
+"""dlt source for a HubSpot-shaped CRM (v3 objects API, bearer token).
+
+Every object type is one resource, merged on ``id`` and loaded incrementally by its last-modified
+property: the first run lists everything; later runs search for what changed since the cursor.
+Pages become Arrow tables typed by the CRM's own property definitions (HubSpot sends every value
+as a string); a record whose values do not fit its definitions goes to ``quarantine`` with the
+reason, never silently dropped. Archived records are loaded with ``archived = true``; merged-away
+records are named by their survivor's ``hs_merged_object_ids``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timezone
+from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
-PAGE_SIZE = 100  # HubSpot's maximum for list endpoints
+# Object type → the property that says when a record last changed.
+OBJECT_TYPES = {
+    "contacts": "lastmodifieddate",
+    "companies": "hs_lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+    "calls": "hs_lastmodifieddate",
+    "emails": "hs_lastmodifieddate",
+    "meetings": "hs_lastmodifieddate",
+    "tasks": "hs_lastmodifieddate",
+}
+# Properties whose every past value the funnel needs (stage transitions, reassignments).
+HISTORY_PROPERTIES = {
+    "contacts": ("lifecyclestage", "hs_lead_status", "hubspot_owner_id"),
+    "deals": ("dealstage",),
+}
+ASSOCIATED_TYPES = {
+    "contacts": ("companies",),
+    "deals": ("contacts", "companies"),
+    "calls": ("contacts",),
+    "emails": ("contacts",),
+    "meetings": ("contacts",),
+    "tasks": ("contacts",),
+}
+LIST_PAGE_SIZE = 100   # HubSpot's maximum for list endpoints
+SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
+SEARCH_RESULT_CAP = 10_000  # HubSpot's search returns no more than this per query
+BATCH_SIZE = 100
 
-# HubSpot sends every property value as a string; its property definitions say what it means.
-PROPERTY_TYPES = {"number": "double", "datetime": "timestamp", "date": "date", "bool": "bool"}
+ENVELOPE = pa.schema([
+    ("id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("updated_at", pa.timestamp("us", tz="UTC")),
+    ("archived", pa.bool_()),
+    ("archived_at", pa.timestamp("us", tz="UTC")),
+])
+ARROW_TYPES = {"number": pa.float64(), "datetime": pa.timestamp("us", tz="UTC"), "date": pa.date32(),
+               "bool": pa.bool_()}
+
+
+class InvalidValue(ValueError):
+    """A property value that does not fit the property's definition."""
 
 
 def crm_client(base_url: str, access_token: str) -> RESTClient:
@@ -24,33 +74,230 @@ def crm_client(base_url: str, access_token: str) -> RESTClient:
     )
 
 
-def column_hints(definitions: list[dict]) -> dict:
-    """A column for every defined property, typed as the CRM defines it, so a property that is
-    empty everywhere still exists in the warehouse."""
-    return {prop["name"]: {"data_type": PROPERTY_TYPES.get(prop["type"], "text"), "nullable": True}
-            for prop in definitions}
+def parse_timestamp(value: str) -> datetime:
+    """HubSpot datetimes arrive as ISO 8601 or as epoch milliseconds."""
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InvalidValue(f"{value!r} is not a timestamp") from error
 
 
-def flatten(record: dict) -> dict:
-    """One row per object: the envelope fields plus every property as its own column."""
-    return {"id": record["id"], "created_at": record["createdAt"], "updated_at": record["updatedAt"],
-            "archived": record["archived"], **record["properties"]}
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError as error:
+        raise InvalidValue(f"{value!r} is not a number") from error
 
 
-@dlt.source(name="crm")
-def crm_source(base_url: str = dlt.config.value, access_token: str = dlt.secrets.value):
-    client = crm_client(base_url, access_token)
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value[:10]) if not value.isdigit() else parse_timestamp(value).date()
+    except ValueError as error:
+        raise InvalidValue(f"{value!r} is not a date") from error
 
-    @dlt.resource(name="contacts", primary_key="id", write_disposition="merge",
-                  columns={"id": {"data_type": "text", "nullable": False}})
-    def contacts() -> Iterator:
-        response = client.get("/crm/v3/properties/contacts")
+
+def _bool(value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise InvalidValue(f"{value!r} is not true or false")
+    return value.lower() == "true"
+
+
+CONVERTERS: dict[str, Callable[[str], Any]] = {"number": _number, "datetime": parse_timestamp,
+                                               "date": _date, "bool": _bool}
+
+
+class RecordTyper:
+    """Turns pages of HubSpot records into typed Arrow tables, setting aside records that do not fit."""
+
+    def __init__(self, object_type: str, definitions: list[dict]):
+        self.object_type = object_type
+        self.converters = {p["name"]: CONVERTERS.get(p["type"]) for p in definitions}
+        self.schema = pa.schema(list(ENVELOPE) + [
+            pa.field(p["name"], ARROW_TYPES.get(p["type"], pa.string())) for p in definitions
+            if p["name"] not in ENVELOPE.names])
+
+    def type_page(self, records: list[dict]) -> tuple[pa.Table, list[dict]]:
+        rows, quarantined = [], []
+        for record in records:
+            try:
+                rows.append(self._row(record))
+            except InvalidValue as error:
+                quarantined.append(quarantine_row(self.object_type, record, str(error)))
+        return pa.Table.from_pylist(rows, schema=self.schema), quarantined
+
+    def _row(self, record: dict) -> dict:
+        if not record.get("id"):
+            raise InvalidValue("record has no id")
+        row = {"id": str(record["id"]), "archived": bool(record.get("archived"))}
+        for envelope, source in (("created_at", "createdAt"), ("updated_at", "updatedAt"),
+                                 ("archived_at", "archivedAt")):
+            value = record.get(source)
+            row[envelope] = parse_timestamp(value) if value else None
+        if row["updated_at"] is None:
+            raise InvalidValue("record has no updatedAt")
+        for name, value in record.get("properties", {}).items():
+            if name not in self.converters or name in ENVELOPE.names:
+                continue
+            convert = self.converters[name]
+            try:
+                row[name] = None if value in (None, "") else (convert(value) if convert else value)
+            except InvalidValue as error:
+                raise InvalidValue(f"property {name}: {error}") from error
+        return row
+
+
+# A quarantined version of a record is kept once however often it is read again.
+QUARANTINE_HINTS = dlt.mark.make_hints(table_name="quarantine",
+                                       primary_key=["object_type", "record_id", "record_updated_at"])
+
+
+def quarantine_row(object_type: str, record: dict, reason: str) -> dict:
+    return {"object_type": object_type, "record_id": str(record.get("id")),
+            "record_updated_at": record.get("updatedAt") or "", "reason": reason,
+            "record": json.dumps(record, sort_keys=True), "quarantined_at": datetime.now(timezone.utc)}
+
+
+def to_search_value(moment: datetime) -> str:
+    return str(int(moment.timestamp() * 1000))
+
+
+class CrmReader:
+    """The CRM API calls the resources need, with HubSpot's paging rules."""
+
+    def __init__(self, client: RESTClient):
+        self.client = client
+
+    def definitions(self, object_type: str) -> list[dict]:
+        response = self.client.get(f"/crm/v3/properties/{object_type}")
         response.raise_for_status()
-        definitions = response.json()["results"]
-        hints = dlt.mark.make_hints(columns=column_hints(definitions))
-        names = ",".join(prop["name"] for prop in definitions)
-        for page in client.paginate("/crm/v3/objects/contacts",
-                                    params={"limit": PAGE_SIZE, "properties": names}):
-            yield dlt.mark.with_hints([flatten(record) for record in page], hints)
+        return response.json()["results"]
 
-    return contacts
+    def list_all(self, object_type: str, properties: list[str], archived: bool = False) -> Iterator[list[dict]]:
+        params = {"limit": LIST_PAGE_SIZE, "properties": ",".join(properties),
+                  "archived": str(archived).lower()}
+        yield from self.client.paginate(f"/crm/v3/objects/{object_type}", params=params)
+
+    def modified_since(self, object_type: str, properties: list[str], since: datetime) -> Iterator[list[dict]]:
+        """Records changed at or after ``since``, oldest first. Search stops at 10,000 results, so a
+        long change set is read as a series of queries, each starting where the last one ended."""
+        modified = OBJECT_TYPES[object_type]
+        lower_bound = since
+        while True:
+            body = {"filterGroups": [{"filters": [
+                        {"propertyName": modified, "operator": "GTE", "value": to_search_value(lower_bound)}]}],
+                    "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+                    "properties": properties, "limit": SEARCH_PAGE_SIZE}
+            seen = 0
+            last_modified = None
+            for page in self.client.paginate(
+                    f"/crm/v3/objects/{object_type}/search", method="POST", json=body,
+                    paginator=JSONResponseCursorPaginator(cursor_path="paging.next.after",
+                                                          cursor_body_path="after")):
+                seen += len(page)
+                if page:
+                    last_modified = page[-1]["properties"].get(modified) or page[-1]["updatedAt"]
+                yield page
+            if seen < SEARCH_RESULT_CAP or last_modified is None:
+                return
+            next_bound = parse_timestamp(last_modified)
+            if next_bound <= lower_bound:
+                raise RuntimeError(f"more than {SEARCH_RESULT_CAP} {object_type} share the modification "
+                                   f"time {lower_bound.isoformat()}; the search API cannot page past them")
+            lower_bound = next_bound
+
+    def history(self, object_type: str, ids: list[str], properties: tuple[str, ...]) -> Iterator[dict]:
+        for start in range(0, len(ids), BATCH_SIZE):
+            response = self.client.post(f"/crm/v3/objects/{object_type}/batch/read", json={
+                "inputs": [{"id": record_id} for record_id in ids[start:start + BATCH_SIZE]],
+                "properties": [], "propertiesWithHistory": list(properties)})
+            response.raise_for_status()
+            for record in response.json().get("results", []):
+                for name, versions in record.get("propertiesWithHistory", {}).items():
+                    for version in versions:
+                        yield {"object_type": object_type, "id": record["id"], "property": name,
+                               "value": version.get("value"), "source_type": version.get("sourceType"),
+                               "changed_at": parse_timestamp(version["timestamp"])}
+
+    def associations(self, object_type: str, ids: list[str], to_type: str) -> Iterator[dict]:
+        for start in range(0, len(ids), BATCH_SIZE):
+            response = self.client.post(f"/crm/v4/associations/{object_type}/{to_type}/batch/read",
+                                        json={"inputs": [{"id": i} for i in ids[start:start + BATCH_SIZE]]})
+            response.raise_for_status()
+            for result in response.json().get("results", []):
+                for target in result.get("to", []):
+                    types = target.get("associationTypes") or [{}]
+                    yield {"from_type": object_type, "from_id": str(result["from"]["id"]),
+                           "to_type": to_type, "to_id": str(target["toObjectId"]),
+                           "association_type": types[0].get("label") or types[0].get("typeId")}
+
+
+def _object_resource(reader: CrmReader, object_type: str):
+    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge")
+    def records() -> Iterator:
+        # The cursor is the newest modification time loaded. Searching from it inclusively re-reads
+        # the records that share it, which the merge absorbs: nothing between two runs is missed.
+        state = dlt.current.resource_state()
+        since = datetime.fromisoformat(state["modified_since"]) if "modified_since" in state else None
+        definitions = reader.definitions(object_type)
+        typer = RecordTyper(object_type, definitions)
+        names = [p["name"] for p in definitions]
+        changed = (reader.modified_since(object_type, names, since) if since is not None
+                   else reader.list_all(object_type, names))
+        archived = reader.list_all(object_type, names, archived=True)
+        newest = since
+        for page in _chain(changed, archived):
+            table, quarantined = typer.type_page(page)
+            if quarantined:
+                yield dlt.mark.with_hints(quarantined, QUARANTINE_HINTS, create_table_variant=True)
+            if table.num_rows:
+                yield table
+                yield from _related(reader, object_type, table.column("id").to_pylist())
+                page_newest = pc.max(table.column("updated_at")).as_py()
+                newest = page_newest if newest is None else max(newest, page_newest)
+        if newest is not None:
+            state["modified_since"] = newest.isoformat()
+
+    return records
+
+
+def _chain(*pages: Iterator[list[dict]]) -> Iterator[list[dict]]:
+    for source in pages:
+        yield from source
+
+
+def _related(reader: CrmReader, object_type: str, ids: list[str]) -> Iterator:
+    """History and associations of the records just read, into their own tables."""
+    if object_type in HISTORY_PROPERTIES:
+        history = list(reader.history(object_type, ids, HISTORY_PROPERTIES[object_type]))
+        if history:
+            yield dlt.mark.with_hints(history, dlt.mark.make_hints(
+                table_name="property_history", write_disposition="merge",
+                primary_key=["object_type", "id", "property", "changed_at"]), create_table_variant=True)
+    for to_type in ASSOCIATED_TYPES.get(object_type, ()):
+        links = list(reader.associations(object_type, ids, to_type))
+        if links:
+            yield dlt.mark.with_hints(links, dlt.mark.make_hints(
+                table_name="associations", write_disposition="merge",
+                primary_key=["from_type", "from_id", "to_type", "to_id"]), create_table_variant=True)
+
+
+@dlt.source(name="crm", max_table_nesting=0)
+def crm_source(base_url: str = dlt.config.value, access_token: str = dlt.secrets.value,
+               object_types: tuple[str, ...] = tuple(OBJECT_TYPES)):
+    reader = CrmReader(crm_client(base_url, access_token))
+
+    @dlt.resource(name="owners", primary_key="id", write_disposition="merge")
+    def owners() -> Iterator[list[dict]]:
+        """Sales users who own records."""
+        yield from reader.client.paginate("/crm/v3/owners", params={"limit": 100})
+
+    @dlt.resource(name="deal_pipelines", primary_key="id", write_disposition="replace")
+    def deal_pipelines() -> Iterator[list[dict]]:
+        """Deal pipelines and their stages."""
+        response = reader.client.get("/crm/v3/pipelines/deals")
+        response.raise_for_status()
+        yield response.json()["results"]
+
+    return [owners, deal_pipelines, *(_object_resource(reader, t) for t in object_types)]

@@ -108,7 +108,7 @@ def web_source(folders: list[str] = dlt.config.value):
                 if good:
                     yield good
                 if bad:
-                    yield dlt.mark.with_hints(bad, quarantine_hints)
+                    yield dlt.mark.with_hints(bad, quarantine_hints, create_table_variant=True)
                 # Advanced only after the file's rows were yielded: dlt commits state with the load.
                 offsets[key] = new_offset
 
