@@ -226,6 +226,13 @@ def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> 
     try:
         with console.status(f"Starting the sandbox with the {dataset or scale} company…"):
             _wait_for(connection_file, sandbox)
+        # The website's history arrives as a Segment storage destination would deliver it.
+        from sandbox.website import export_web_events
+
+        web_export = home.root / "sandbox" / "web-export"
+        with console.status("Exporting the website's events…"):
+            export_web_events(_company_store(scale, seed, dataset), web_export)
+        os.environ["HANDOFF_WEB_EVENT_DIRS"] = str(web_export)
         os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
         summary = _materialize_with_progress(home)
     except KeyboardInterrupt:
@@ -279,6 +286,8 @@ def _finish(home: DataHome, summary) -> None:
         table.add_row(name, "" if loaded is None else str(loaded), str(rows))
     console.print(table)
     checks = f"{summary.checks_passed} passed"
+    if summary.checks_warned:
+        checks += f", [yellow]{len(summary.checks_warned)} warned: {', '.join(summary.checks_warned)}[/yellow]"
     if summary.checks_failed:
         checks += f", [red]{len(summary.checks_failed)} failed: {', '.join(summary.checks_failed)}[/red]"
     console.print(f"Checks: {checks}")

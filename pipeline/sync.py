@@ -24,6 +24,7 @@ class SyncSummary:
     table_rows: dict[str, int] = field(default_factory=dict)
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
+    checks_warned: list[str] = field(default_factory=list)
     written_back: dict[str, dict] = field(default_factory=dict)
     failure: str | None = None
 
@@ -71,10 +72,13 @@ def summarize(result: dg.ExecuteInProcessResult, home: DataHome) -> SyncSummary:
         elif key.path[0].startswith("raw_") and "rows_loaded" in metadata:
             summary.rows_loaded[".".join(key.path)] = metadata["rows_loaded"].value
     for evaluation in result.get_asset_check_evaluations():
+        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         if evaluation.passed:
             summary.checks_passed += 1
+        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+            summary.checks_warned.append(name)
         else:
-            summary.checks_failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+            summary.checks_failed.append(name)
     failures = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
     if failures:
         summary.failure = "; ".join(f"{event.step_key}: {event.event_specific_data.error.message.strip()}"

@@ -18,9 +18,12 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+
+from pipeline.ingest.pacing import SlidingWindowLimiter, paced
 
 # Object type → the property that says when a record last changed.
 OBJECT_TYPES = {
@@ -49,9 +52,10 @@ LIST_PAGE_SIZE = 100   # HubSpot's maximum for list endpoints
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
 SEARCH_RESULT_CAP = 10_000  # HubSpot's search returns no more than this per query
 BATCH_SIZE = 100
+REQUESTS_PER_10S = 100  # HubSpot's burst limit for private apps; raise it for a higher tier
 
 ENVELOPE = pa.schema([
-    ("id", pa.string()),
+    pa.field("id", pa.string(), nullable=False),
     ("created_at", pa.timestamp("us", tz="UTC")),
     ("updated_at", pa.timestamp("us", tz="UTC")),
     ("archived", pa.bool_()),
@@ -65,9 +69,10 @@ class InvalidValue(ValueError):
     """A property value that does not fit the property's definition."""
 
 
-def crm_client(base_url: str, access_token: str) -> RESTClient:
+def crm_client(base_url: str, access_token: str, requests_per_10s: int = REQUESTS_PER_10S) -> RESTClient:
     return RESTClient(
         base_url=base_url,
+        session=paced(Client(raise_for_status=False).session, SlidingWindowLimiter(requests_per_10s, 10)),
         auth=BearerTokenAuth(access_token),
         paginator=JSONResponseCursorPaginator(cursor_path="paging.next.after", cursor_param="after"),
         data_selector="results",

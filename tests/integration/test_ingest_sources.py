@@ -1,6 +1,7 @@
 """Each dlt source against the sandbox over HTTP: a full load equals the source, table by table;
 an incremental run loads what changed; bad records are quarantined; faults are survived."""
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -111,3 +112,22 @@ def test_web_events_exported_by_the_website_load_once(tmp_path, company):
     assert query(tmp_path, "select count(*) from raw_web.events") == [(len(rows(company, "web_events")),)]
     load.run(web_source(folders=[str(tmp_path / "events")]))
     assert query(tmp_path, "select count(*) from raw_web.events") == [(len(rows(company, "web_events")),)]
+
+
+def test_a_spent_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes_without_gaps(tmp_path, company):
+    wanted_types = {type_id for group in ACTIVITY_TYPE_GROUPS for type_id in group}
+    expected = len([a for a in rows(company, "marketing_activities") if a["activityTypeId"] in wanted_types])
+    with serve(tmp_path, company) as server:
+        connection = server.connections()["marketing"]
+        source = lambda: marketing_source(base_url=connection["base_url"], client_id=connection["client_id"],  # noqa: E731
+                                          client_secret=connection["client_secret"])
+        marketing = server.sandbox.marketing
+        marketing.limits = dataclasses.replace(marketing.limits, marketing_daily_quota=6)
+        load = pipeline(tmp_path, "raw_marketing")
+        load.run(source())  # stops at the quota without failing
+        partial = query(tmp_path, "select count(*) from raw_marketing.activities")[0][0]
+        assert 0 < partial < expected
+
+        marketing.limits = dataclasses.replace(marketing.limits, marketing_daily_quota=50_000)
+        load.run(source())
+        assert query(tmp_path, "select count(*), count(distinct id) from raw_marketing.activities") == [(expected, expected)]

@@ -1,0 +1,55 @@
+"""Client-side pacing: stay within a vendor's request budget instead of bouncing off its limit.
+
+HubSpot (100 requests per 10 s) and Marketo (100 calls per 20 s) count requests in a sliding
+window; answering their 429 / 606 with exponential back-off works but wastes most of the wait, so
+each client takes a turn from a limiter before sending.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+class SlidingWindowLimiter:
+    """At most ``calls`` requests in any ``per_seconds`` window."""
+
+    def __init__(self, calls: int, per_seconds: float):
+        self.calls, self.per_seconds = calls, per_seconds
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def wait_turn(self) -> None:
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._sent and now - self._sent[0] >= self.per_seconds:
+                    self._sent.popleft()
+                if len(self._sent) < self.calls:
+                    self._sent.append(now)
+                    return
+                time.sleep(self.per_seconds - (now - self._sent[0]))
+
+
+class PacedAdapter(HTTPAdapter):
+    """Sends through the limiter. Mounted as the session's transport, it paces every attempt,
+    the session's own retries included."""
+
+    def __init__(self, limiter: SlidingWindowLimiter):
+        super().__init__()
+        self.limiter = limiter
+
+    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+        self.limiter.wait_turn()
+        return super().send(request, **kwargs)
+
+
+def paced(session: requests.Session, limiter: SlidingWindowLimiter) -> requests.Session:
+    adapter = PacedAdapter(limiter)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
