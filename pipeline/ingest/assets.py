@@ -2,6 +2,8 @@
 dbt gives the matching source, so the asset graph is one piece from API to mart."""
 
 
+from collections.abc import Iterator
+
 import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
@@ -37,12 +39,34 @@ def raw_pipeline(name: str, dataset: str, home: DataHome) -> dlt.Pipeline:
     )
 
 
+def table_columns(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
+    if not pipeline.default_schema_name:
+        return {}
+    return {name: set(table.get("columns", {})) for name, table in pipeline.default_schema.tables.items()}
+
+
+def announcing_drift(context: dg.AssetExecutionContext, pipeline: dlt.Pipeline,
+                     results: Iterator[dg.MaterializeResult]) -> Iterator[dg.MaterializeResult]:
+    """Each table's materialization names the columns this run added to an existing table (a new
+    property in the source), so schema drift is announced by the load, not found by a model later."""
+    before = table_columns(pipeline)
+    for result in results:
+        table = result.asset_key.path[-1]
+        added = sorted(table_columns(pipeline).get(table, set()) - before[table]) if table in before else []
+        if added:
+            context.log.warning(f"new columns in {'.'.join(result.asset_key.path)}: {', '.join(added)}")
+        yield dg.MaterializeResult(asset_key=result.asset_key,
+                                   metadata={**(result.metadata or {}), "new_columns": added})
+
+
 def build_ingest_defs(home: DataHome) -> dg.Definitions:
     # The source passed to the decorator only describes the resources' shape; the connection is
     # read at run time, so empty values stand in here.
+    crm_pipeline = raw_pipeline("handoff_crm", "raw_crm", home)
+
     @dlt_assets(
         dlt_source=crm_source(base_url="", access_token=""),
-        dlt_pipeline=raw_pipeline("handoff_crm", "raw_crm", home),
+        dlt_pipeline=crm_pipeline,
         name="crm_ingest",
         dagster_dlt_translator=HandoffDltTranslator(),
         pool=WAREHOUSE_POOL,
@@ -50,8 +74,8 @@ def build_ingest_defs(home: DataHome) -> dg.Definitions:
     def crm_ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource,
                    connections: SourceConnections):
         crm = connections.load().crm
-        yield from dlt.run(context=context,
-                           dlt_source=crm_source(base_url=crm.base_url, access_token=crm.access_token))
+        yield from announcing_drift(context, crm_pipeline, dlt.run(
+            context=context, dlt_source=crm_source(base_url=crm.base_url, access_token=crm.access_token)))
 
     @dlt_assets(
         dlt_source=marketing_source(base_url="", client_id="", client_secret=""),
