@@ -98,5 +98,5 @@ def warehouse_row_counts(home: DataHome) -> dict[str, int]:
                    or table_schema = 'marts')
               and table_name not like '\\_dlt\\_%' escape '\\'
             order by table_schema, table_name""").fetchall()
-        return {f"{schema}.{table}": db.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+        return {f"{schema}.{table}": db.execute(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
                 for schema, table in tables}
