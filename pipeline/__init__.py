@@ -1,5 +1,5 @@
 """Handoff's pipeline: the Dagster code location (ingest, transform, quality, feedback, automation)."""
 
-from pipeline.settings import disable_telemetry
+from pipeline.settings import apply_environment_defaults
 
-disable_telemetry()
+apply_environment_defaults()

@@ -21,7 +21,8 @@ EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 # process at a time.
 WAREHOUSE_POOL = "warehouse"
 
-_TELEMETRY_OFF = {
+# Set for every process of the pipeline unless the environment already says otherwise.
+_ENVIRONMENT_DEFAULTS = {
     "RUNTIME__DLTHUB_TELEMETRY": "false",
     # Arrow pages keep dlt's load id too: quality checks select each newly loaded batch by it.
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
@@ -31,8 +32,9 @@ _TELEMETRY_OFF = {
 }
 
 
-def disable_telemetry() -> None:
-    for name, value in _TELEMETRY_OFF.items():
+def apply_environment_defaults() -> None:
+    """Telemetry off for every tool, and dlt settings the pipeline relies on."""
+    for name, value in _ENVIRONMENT_DEFAULTS.items():
         os.environ.setdefault(name, value)
 
 
@@ -130,6 +132,13 @@ class Connections:
 
     crm: CrmConnection
     marketing: MarketingConnection | None
+
+    def require_marketing(self) -> MarketingConnection:
+        if self.marketing is None:
+            raise MissingConnectionError(
+                'no marketing-automation connection: add a "marketing" section to the connection file '
+                "or set HANDOFF_MARKETING_BASE_URL, HANDOFF_MARKETING_CLIENT_ID and HANDOFF_MARKETING_CLIENT_SECRET")
+        return self.marketing
 
 
 def connection_file_path() -> Path:

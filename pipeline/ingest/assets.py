@@ -13,7 +13,7 @@ from pipeline.ingest.crm import crm_source
 from pipeline.ingest.marketing import marketing_source
 from pipeline.ingest.web import web_source
 from pipeline.resources import SourceConnections
-from pipeline.settings import WAREHOUSE_POOL, DataHome, MissingConnectionError
+from pipeline.settings import WAREHOUSE_POOL, DataHome
 
 
 class HandoffDltTranslator(DagsterDltTranslator):
@@ -59,51 +59,28 @@ def announcing_drift(context: dg.AssetExecutionContext, pipeline: dlt.Pipeline,
                                    metadata={**(result.metadata or {}), "new_columns": added})
 
 
+def raw_assets(name: str, dataset: str, source_shape, home: DataHome, load_source):
+    """The assets of one dlt source, loaded into ``dataset``. ``load_source(connections)`` builds the
+    source to load when a run starts (the shape passed here only names its resources); every load
+    announces the columns it added."""
+    pipeline = raw_pipeline(f"handoff_{name}", dataset, home)
+
+    @dlt_assets(dlt_source=source_shape, dlt_pipeline=pipeline, name=f"{name}_ingest",
+                dagster_dlt_translator=HandoffDltTranslator(), pool=WAREHOUSE_POOL)
+    def ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource, connections: SourceConnections):
+        source = load_source(connections)
+        yield from announcing_drift(context, pipeline, dlt.run(context=context, dlt_source=source))
+
+    return ingest
+
+
 def build_ingest_defs(home: DataHome) -> dg.Definitions:
-    # The source passed to the decorator only describes the resources' shape; the connection is
-    # read at run time, so empty values stand in here.
-    crm_pipeline = raw_pipeline("handoff_crm", "raw_crm", home)
-
-    @dlt_assets(
-        dlt_source=crm_source(base_url="", access_token=""),
-        dlt_pipeline=crm_pipeline,
-        name="crm_ingest",
-        dagster_dlt_translator=HandoffDltTranslator(),
-        pool=WAREHOUSE_POOL,
-    )
-    def crm_ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource,
-                   connections: SourceConnections):
-        crm = connections.load().crm
-        yield from announcing_drift(context, crm_pipeline, dlt.run(
-            context=context, dlt_source=crm_source(base_url=crm.base_url, access_token=crm.access_token)))
-
-    @dlt_assets(
-        dlt_source=marketing_source(base_url="", client_id="", client_secret=""),
-        dlt_pipeline=raw_pipeline("handoff_marketing", "raw_marketing", home),
-        name="marketing_ingest",
-        dagster_dlt_translator=HandoffDltTranslator(),
-        pool=WAREHOUSE_POOL,
-    )
-    def marketing_ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource,
-                         connections: SourceConnections):
-        marketing = connections.load().marketing
-        if marketing is None:
-            raise MissingConnectionError("no marketing-automation connection: add a \"marketing\" section "
-                                         "to the connection file or set HANDOFF_MARKETING_BASE_URL, "
-                                         "_CLIENT_ID and _CLIENT_SECRET")
-        yield from dlt.run(context=context, dlt_source=marketing_source(
-            base_url=marketing.base_url, client_id=marketing.client_id, client_secret=marketing.client_secret))
-
-    @dlt_assets(
-        dlt_source=web_source(folders=[]),
-        dlt_pipeline=raw_pipeline("handoff_web", "raw_web", home),
-        name="web_ingest",
-        dagster_dlt_translator=HandoffDltTranslator(),
-        pool=WAREHOUSE_POOL,
-    )
-    def web_ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
-        yield from dlt.run(context=context,
-                           dlt_source=web_source(folders=[str(folder) for folder in home.web_event_folders()]))
-
-    return dg.Definitions(assets=[crm_ingest, marketing_ingest, web_ingest],
-                          resources={"dlt": DagsterDltResource()})
+    # The shapes stand in for the connections, which are read only when a run starts.
+    crm = raw_assets("crm", "raw_crm", crm_source(base_url="", access_token=""), home,
+                     lambda connections: crm_source(**vars(connections.load().crm)))
+    marketing = raw_assets(
+        "marketing", "raw_marketing", marketing_source(base_url="", client_id="", client_secret=""), home,
+        lambda connections: marketing_source(**vars(connections.load().require_marketing())))
+    web = raw_assets("web", "raw_web", web_source(folders=[]), home,
+                     lambda _: web_source(folders=[str(folder) for folder in home.web_event_folders()]))
+    return dg.Definitions(assets=[crm, marketing, web], resources={"dlt": DagsterDltResource()})

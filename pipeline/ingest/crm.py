@@ -10,6 +10,7 @@ records are named by their survivor's ``hs_merged_object_ids``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
@@ -61,6 +62,7 @@ ENVELOPE = pa.schema([
     ("archived", pa.bool_()),
     ("archived_at", pa.timestamp("us", tz="UTC")),
 ])
+ENVELOPE_NAMES = frozenset(ENVELOPE.names)
 ARROW_TYPES = {"number": pa.float64(), "datetime": pa.timestamp("us", tz="UTC"), "date": pa.date32(),
                "bool": pa.bool_()}
 
@@ -118,10 +120,10 @@ class RecordTyper:
 
     def __init__(self, object_type: str, definitions: list[dict]):
         self.object_type = object_type
-        self.converters = {p["name"]: CONVERTERS.get(p["type"]) for p in definitions}
+        properties = [p for p in definitions if p["name"] not in ENVELOPE_NAMES]
+        self.converters = {p["name"]: CONVERTERS.get(p["type"]) for p in properties}
         self.schema = pa.schema(list(ENVELOPE) + [
-            pa.field(p["name"], ARROW_TYPES.get(p["type"], pa.string())) for p in definitions
-            if p["name"] not in ENVELOPE.names])
+            pa.field(p["name"], ARROW_TYPES.get(p["type"], pa.string())) for p in properties])
 
     def type_page(self, records: list[dict]) -> tuple[pa.Table, list[dict]]:
         rows, quarantined = [], []
@@ -143,7 +145,7 @@ class RecordTyper:
         if row["updated_at"] is None:
             raise InvalidValue("record has no updatedAt")
         for name, value in record.get("properties", {}).items():
-            if name not in self.converters or name in ENVELOPE.names:
+            if name not in self.converters:
                 continue
             convert = self.converters[name]
             try:
@@ -252,7 +254,7 @@ def _object_resource(reader: CrmReader, object_type: str):
                    else reader.list_all(object_type, names))
         archived = reader.list_all(object_type, names, archived=True)
         newest = since
-        for page in _chain(changed, archived):
+        for page in itertools.chain(changed, archived):
             table, quarantined = typer.type_page(page)
             if quarantined:
                 yield dlt.mark.with_hints(quarantined, QUARANTINE_HINTS, create_table_variant=True)
@@ -265,11 +267,6 @@ def _object_resource(reader: CrmReader, object_type: str):
             state["modified_since"] = newest.isoformat()
 
     return records
-
-
-def _chain(*pages: Iterator[list[dict]]) -> Iterator[list[dict]]:
-    for source in pages:
-        yield from source
 
 
 def _related(reader: CrmReader, object_type: str, ids: list[str]) -> Iterator:

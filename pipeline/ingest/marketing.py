@@ -168,13 +168,11 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
             if quota_reached:
                 return
 
-    field_names: list[str] = []
-
+    @functools.cache
     def lead_fields() -> str:
-        if not field_names:
-            described = client.call("/rest/v1/leads/describe.json")["result"]
-            field_names.extend(field["rest"]["name"] for field in described if "rest" in field)
-        return ",".join(field_names)
+        """Every lead field the instance describes, asked once per run."""
+        described = client.call("/rest/v1/leads/describe.json")["result"]
+        return ",".join(field["rest"]["name"] for field in described if "rest" in field)
 
     looked_up: set[int] = set()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.settings import disable_telemetry
+from pipeline.settings import apply_environment_defaults
 
 FAILING_SAMPLE_SIZE = 10
 
@@ -49,14 +49,22 @@ def read_suite(path: Path) -> dict:
     return suite
 
 
-def validate(frame: pd.DataFrame, suite_definition: dict, parameters: dict[str, Any]) -> Validation:
-    disable_telemetry()
+def build_suite(suite_definition: dict):
+    """The GX suite for a definition read from JSON, refusing one GX cannot read whole."""
+    apply_environment_defaults()
     import great_expectations as gx  # imported late: it is slow to import and only checks need it
 
     suite = gx.ExpectationSuite(**suite_definition)
     if len(suite.expectations) != len(suite_definition["expectations"]):
         # GX only logs an invalid expectation and drops it; a guard that silently shrinks is no guard.
         raise SuiteError(f"suite {suite.name} has expectations GX cannot read; check their type and kwargs")
+    return suite
+
+
+def validate(frame: pd.DataFrame, suite_definition: dict, parameters: dict[str, Any]) -> Validation:
+    import great_expectations as gx
+
+    suite = build_suite(suite_definition)
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")

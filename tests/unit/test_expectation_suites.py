@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from pipeline.quality.gx import read_suite, validate
+from pipeline.quality.gx import SuiteError, build_suite, read_suite, validate
 from pipeline.settings import EXPECTATIONS_DIR
 
 NOW = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
@@ -35,8 +35,16 @@ def activities(n=200, **overrides):
 
 @pytest.mark.parametrize("suite_file", sorted(p.name for p in EXPECTATIONS_DIR.glob("*.json")))
 def test_every_suite_is_read_whole(suite_file):
-    suite = read_suite(EXPECTATIONS_DIR / suite_file)
-    assert suite["name"] == suite_file.removesuffix(".json")
+    definition = read_suite(EXPECTATIONS_DIR / suite_file)
+    assert definition["name"] == suite_file.removesuffix(".json")
+    assert len(build_suite(definition).expectations) == len(definition["expectations"])
+
+
+def test_a_suite_gx_cannot_read_whole_is_refused():
+    with pytest.raises(SuiteError, match="cannot read"):
+        build_suite({"name": "broken", "expectations": [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}},
+            {"type": "expect_column_values_to_be_magical", "kwargs": {"column": "id"}}]})
 
 
 def test_clean_batches_pass():
