@@ -76,10 +76,6 @@ class DataHome:
         return [self.web_landing, *extra]
 
     @property
-    def data_docs(self) -> Path:
-        return self.root / "data_docs"
-
-    @property
     def reports(self) -> Path:
         return self.root / "reports"
 
@@ -98,7 +94,7 @@ class DataHome:
         one source of truth, so it is copied in whenever it differs.
         """
         for folder in (self.root, self.dlt_pipelines, self.dagster_home, self.web_landing,
-                       self.data_docs, self.reports):
+                       self.reports):
             folder.mkdir(parents=True, exist_ok=True)
         instance_config = self.dagster_home / "dagster.yaml"
         project_config = PROJECT_DIR / "dagster.yaml"
