@@ -16,6 +16,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL
+from pipeline.transform.contract import write_contract_seeds
 
 
 class HandoffDbtTranslator(DagsterDbtTranslator):
@@ -34,6 +35,7 @@ class HandoffDbtTranslator(DagsterDbtTranslator):
 def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
                          target=os.environ.get("HANDOFF_DBT_TARGET", "duckdb"))
+    write_contract_seeds(DBT_PROJECT_DIR)
     # The manifest is generated, not committed: parse when it is missing (fresh clone), and on
     # every load under `dagster dev` so model edits show up.
     if not project.manifest_path.exists() or project.preparer.using_dagster_dev():
@@ -53,6 +55,8 @@ def build_transform_defs() -> dg.Definitions:
     @dbt_assets(manifest=project.manifest_path, project=project,
                 dagster_dbt_translator=HandoffDbtTranslator(), pool=WAREHOUSE_POOL)
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        # The contract may have changed since the code location loaded.
+        write_contract_seeds(DBT_PROJECT_DIR)
         yield from dbt.cli(["build"], context=context).stream()
 
     return dg.Definitions(

@@ -7,7 +7,7 @@ with contacts as (
 
 funnel_stages as (
 
-    select * from {{ ref('funnel_stages') }}
+    select * from {{ ref('contract_lifecycle_stages') }}
 
 )
 
