@@ -7,7 +7,7 @@ with source as (
 
 select
     cast(lead_id as {{ dbt.type_string() }}) as marketing_lead_id,
-    max(activity_date) as deleted_at
+    max({{ utc_timestamp('activity_date') }}) as deleted_at
 
 from source
 group by 1
