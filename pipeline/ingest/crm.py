@@ -38,7 +38,7 @@ OBJECT_TYPES = {
 }
 # Properties whose every past value the funnel needs (stage transitions, reassignments).
 HISTORY_PROPERTIES = {
-    "contacts": ("lifecyclestage", "hs_lead_status", "hubspot_owner_id"),
+    "contacts": ("lifecyclestage", "hs_lead_status", "hubspot_owner_id", "rejection_reason"),
     "deals": ("dealstage",),
 }
 ASSOCIATED_TYPES = {

@@ -12,6 +12,7 @@
 select
     cast(id as {{ dbt.type_string() }}) as engagement_id,
     '{{ engagement_type }}' as engagement_type,
+    '{{ columns.table }}' as object_type,
     cast(hubspot_owner_id as {{ dbt.type_string() }}) as owner_id,
     {{ utc_timestamp('hs_timestamp') }} as occurred_at,
     {{ utc_timestamp('hs_createdate') }} as logged_at,

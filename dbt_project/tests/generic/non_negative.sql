@@ -1,0 +1,4 @@
+{#- Fails for every row whose value is below zero (a clock never runs backwards). -#}
+{% test non_negative(model, column_name) %}
+select * from {{ model }} where {{ column_name }} < 0
+{% endtest %}
