@@ -72,7 +72,7 @@ def sandbox_serve(
     """Run the stand-in systems until interrupted."""
     from sandbox.faults import Faults, FaultSpecError
     from sandbox.live import LiveSettings
-    from sandbox.server import SandboxServer, build_sandbox, write_connection_file
+    from sandbox.server import SandboxServer, build_sandbox
     from sandbox.webhooks import WebhookSettings
 
     try:
@@ -100,7 +100,7 @@ def sandbox_serve(
             sandbox = build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset, faults=fault_spec,
                                     webhooks=webhooks)
             server = SandboxServer(sandbox, port=port, live=live_settings)
-        write_connection_file(connection_file, server.connections())
+        server.publish(connection_file)
         console.print(f"Sandbox serving on {server.base_url}; connection details in {connection_file}")
         server.serve_forever()
     except KeyboardInterrupt:

@@ -145,6 +145,8 @@ class Connections:
 
     crm: CrmConnection
     marketing: MarketingConnection | None
+    # The owners' business calendars (a CSV the company keeps): the CRM's owners have none.
+    owner_calendars_file: Path | None = None
 
     def require_marketing(self) -> MarketingConnection:
         if self.marketing is None:
@@ -160,8 +162,10 @@ def connection_file_path() -> Path:
 
 
 def load_connections(path: Path | None = None) -> Connections:
-    """Read the connection file, then let ``HANDOFF_CRM_*`` / ``HANDOFF_MARKETING_*`` environment
-    variables override it. The CRM is required; marketing automation is optional."""
+    """Read the connection file, then let ``HANDOFF_CRM_*`` / ``HANDOFF_MARKETING_*`` /
+    ``HANDOFF_OWNER_CALENDARS`` environment variables override it. The CRM is required; marketing
+    automation and the owner calendars file are optional. A relative calendars path in the file is
+    relative to the file."""
     path = path or connection_file_path()
     described: dict = {}
     if path.exists():
@@ -179,7 +183,12 @@ def load_connections(path: Path | None = None) -> Connections:
         )
     marketing = {name: os.environ.get(f"HANDOFF_MARKETING_{name.upper()}", described.get("marketing", {}).get(name))
                  for name in ("base_url", "client_id", "client_secret")}
+    calendars = os.environ.get("HANDOFF_OWNER_CALENDARS")
+    described_calendars = described.get("calendars", {}).get("owner_calendars_file")
+    owner_calendars_file = (Path(calendars).resolve() if calendars
+                            else (path.parent / described_calendars).resolve() if described_calendars else None)
     return Connections(
         crm=CrmConnection(base_url=base_url.rstrip("/"), access_token=access_token),
         marketing=MarketingConnection(**{**marketing, "base_url": marketing["base_url"].rstrip("/")})
-        if all(marketing.values()) else None)
+        if all(marketing.values()) else None,
+        owner_calendars_file=owner_calendars_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import secrets
@@ -19,6 +20,23 @@ from sandbox.simulation import generate
 from sandbox.store import SandboxStore
 from sandbox.webhooks import WebhookSender, WebhookSettings
 from sandbox.website import Website
+
+
+OWNER_CALENDAR_COLUMNS = ("owner_id", "email", "time_zone", "country", "start_hour", "end_hour")
+
+
+def write_owner_calendars(path: Path, dataset: Dataset) -> None:
+    """The owners' business calendars as the company's ops team exports them, the CSV Handoff reads:
+    the CRM's owners API has no time zones or working hours."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with open(partial, "w", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(OWNER_CALENDAR_COLUMNS)
+        writer.writerows((owner["id"], owner["email"], owner["timeZone"], owner["country"],
+                          owner["workingHours"]["start"], owner["workingHours"]["end"])
+                         for owner in dataset.rows("owners"))
+    partial.replace(path)
 
 
 def write_connection_file(path: Path, connections: dict) -> None:
@@ -48,6 +66,13 @@ class SandboxServer:
 
     def connections(self) -> dict:
         return self.sandbox.connections(self.base_url)
+
+    def publish(self, connection_file: Path) -> None:
+        """Write how to reach the sandbox, pointing at the company's owner calendars written beside it."""
+        calendars = connection_file.with_name(f"{connection_file.stem}-owner-calendars.csv")
+        write_owner_calendars(calendars, self.sandbox.dataset)
+        write_connection_file(connection_file,
+                              self.connections() | {"calendars": {"owner_calendars_file": calendars.name}})
 
     def serve_forever(self) -> None:
         self._background.start()

@@ -9,24 +9,27 @@ import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from pipeline.ingest.calendars import reference_source
 from pipeline.ingest.crm import crm_source
 from pipeline.ingest.marketing import marketing_source
 from pipeline.ingest.web import web_source
 from pipeline.resources import SourceConnections
-from pipeline.settings import WAREHOUSE_POOL, DataHome, postgres_credentials, warehouse_target
+from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, DataHome, postgres_credentials, warehouse_target
+from pipeline.transform.contract import load_contract
 
 
 class HandoffDltTranslator(DagsterDltTranslator):
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         spec = super().get_asset_spec(data)
         dataset = data.pipeline.dataset_name
+        kept = "replaced by each load" if data.resource.write_disposition == "replace" else "merged on its primary key"
         return spec.replace_attributes(
             key=dg.AssetKey([dataset, data.resource.name]),
             deps=[],
             group_name="ingest",
             kinds={"dlt", warehouse_target()},
             description=(f"{data.resource.source_name} {data.resource.name}, loaded by dlt into "
-                         f"{dataset}.{data.resource.name} and merged on its primary key"),
+                         f"{dataset}.{data.resource.name} and {kept}"),
         )
 
 
@@ -89,4 +92,9 @@ def build_ingest_defs(home: DataHome) -> dg.Definitions:
         lambda connections: marketing_source(**vars(connections.load().require_marketing())))
     web = raw_assets("web", "raw_web", web_source(folders=[]), home,
                      lambda _: web_source(folders=[str(folder) for folder in home.web_event_folders()]))
-    return dg.Definitions(assets=[crm, marketing, web], resources={"dlt": DagsterDltResource()})
+    reference = raw_assets(
+        "reference", "raw_reference", reference_source(default_country=""), home,
+        lambda connections: reference_source(
+            default_country=load_contract(DBT_PROJECT_DIR / "funnel_contract.yml").business_calendar.default.country,
+            owner_calendars_file=connections.load().owner_calendars_file))
+    return dg.Definitions(assets=[crm, marketing, web, reference], resources={"dlt": DagsterDltResource()})
