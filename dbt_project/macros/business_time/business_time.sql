@@ -1,0 +1,84 @@
+{#- Business time of an owner: SQL expressions for any model, read off int_owner_business_hours with
+    correlated subqueries. They count as the sandbox's BusinessCalendar does (its `between` and
+    `advance`); internally in whole microseconds, so a moment that ends an interval exactly is never
+    blurred by floating point. The calendar's columns are renamed in here, so an argument may be a
+    bare column name of the calling model (`owner_id`) without being captured by the subquery. -#}
+
+{#- Business minutes of the owner's calendar in [start_at, end_at), fractional; 0 when end_at is not
+    after start_at; null when either moment is null or the owner has no calendar. -#}
+{% macro business_minutes_between(owner_id, start_at, end_at) -%}
+    case
+        when {{ end_at }} <= {{ start_at }} then 0
+        when {{ end_at }} > {{ start_at }} then
+            ({{ business_microseconds_before(owner_id, end_at) }}
+             - {{ business_microseconds_before(owner_id, start_at) }}) / 60000000.0
+    end
+{%- endmacro %}
+
+{#- The UTC moment `minutes` (>= 0, may be fractional) business minutes after start_at. Time is
+    spent interval by interval; when what is left equals the rest of an interval, the result is the
+    next interval's start, not this one's end (a due time always lies inside working time). Null
+    past the calendar's end, for a null argument, or for an owner without a calendar. -#}
+{% macro business_time_after(owner_id, start_at, minutes) -%}
+    (
+        {#- The target lies in the last interval whose running total does not pass it, unless that
+            interval ends at or before it; running totals and starts both grow interval by interval,
+            so their maxima belong to that interval. -#}
+        select
+            case
+                when max(calendar.calendar_microseconds_before + calendar.calendar_microseconds)
+                    > max(target.target_microseconds_before)
+                    then {{ plus_microseconds('max(calendar.calendar_interval_start)',
+                                              'max(target.target_microseconds_before)'
+                                              ~ ' - max(calendar.calendar_microseconds_before)') }}
+            end
+        from (
+            select {{ business_microseconds_before(owner_id, start_at) }}
+                + {{ minutes_to_microseconds(minutes) }} as target_microseconds_before
+        ) as target
+        inner join {{ owner_business_hours() }} as calendar
+            on calendar.calendar_owner_id = {{ owner_id }}
+            and calendar.calendar_microseconds_before <= target.target_microseconds_before
+    )
+{%- endmacro %}
+
+{#- Business microseconds of the owner's calendar before the moment `at`: the running total up to
+    the last interval starting at or before it, plus the part of that interval already passed. -#}
+{% macro business_microseconds_before(owner_id, at) -%}
+    (
+        select cast(max(
+            case
+                when calendar.calendar_interval_start <= {{ at }}
+                    then calendar.calendar_microseconds_before
+                        + least({{ dbt.datediff('calendar.calendar_interval_start', at, 'microsecond') }},
+                                calendar.calendar_microseconds)
+                when {{ at }} is not null then 0
+            end) as {{ dbt.type_bigint() }})
+        from {{ owner_business_hours() }} as calendar
+        where calendar.calendar_owner_id = {{ owner_id }}
+    )
+{%- endmacro %}
+
+{#- int_owner_business_hours with its minutes as whole microseconds, under names a calling model's
+    columns are unlikely to share. -#}
+{% macro owner_business_hours() -%}
+    (
+        select
+            owner_id as calendar_owner_id,
+            interval_start as calendar_interval_start,
+            {{ minutes_to_microseconds('cumulative_minutes_before') }} as calendar_microseconds_before,
+            {{ minutes_to_microseconds('business_minutes') }} as calendar_microseconds
+        from {{ ref('int_owner_business_hours') }}
+    )
+{%- endmacro %}
+
+{% macro minutes_to_microseconds(minutes) -%}
+    cast(round(({{ minutes }}) * 60000000.0) as {{ dbt.type_bigint() }})
+{%- endmacro %}
+
+{#- Whole seconds first, then the rest: DuckDB multiplies an interval by 32-bit integers only. -#}
+{% macro plus_microseconds(timestamp, microseconds) -%}
+    {%- set whole_seconds = 'floor((' ~ microseconds ~ ') / 1000000.0)' -%}
+    {{ dbt.dateadd('microsecond', '(' ~ microseconds ~ ') - 1000000 * ' ~ whole_seconds,
+                   dbt.dateadd('second', whole_seconds, timestamp)) }}
+{%- endmacro %}
