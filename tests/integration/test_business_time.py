@@ -2,9 +2,9 @@
 
 A warehouse of the tiny company's owners (loaded from the CRM stand-in) and their calendars and
 public holidays (loaded from the sandbox's calendars export through the connection file) gets the
-calendar model built as of the company's ``now``; the macros then run on DuckDB for random owners,
-moments and allowances, and for the generator's own handoffs, and must give what the generator's
-calendars give, built as ``hire_team`` builds an owner's ``sla_calendar``.
+calendar model built as of the company's ``now``; the macros then run, on DuckDB and on PostgreSQL,
+for random owners, moments and allowances, and for the generator's own handoffs, and must give
+what the generator's calendars give, built as ``hire_team`` builds an owner's ``sla_calendar``.
 """
 
 import json
@@ -12,6 +12,9 @@ import os
 import random
 import subprocess
 import sys
+import uuid
+from contextlib import closing
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,6 +22,7 @@ from zoneinfo import ZoneInfo
 import dlt
 import duckdb
 import holidays
+import psycopg2
 import pytest
 
 from pipeline.ingest.calendars import reference_source
@@ -42,14 +46,37 @@ def sla_calendar(owner: dict, clock: Clock) -> BusinessCalendar:
     return BusinessCalendar(working_intervals(clock, ZoneInfo(owner["timeZone"]), hours, workdays))
 
 
-def dbt(home: Path, *args: str) -> str:
-    result = subprocess.run(
-        [DBT, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(home / "dbt-target"), "--log-path", str(home / "dbt-logs")],
-        env=os.environ | {"HANDOFF_HOME": str(home), "HANDOFF_DBT_TARGET": "duckdb"},
-        capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    return result.stdout
+@dataclass(frozen=True)
+class Warehouse:
+    """Where the test builds: the DuckDB file in ``home``, or a PostgreSQL database of its own."""
+
+    target: str
+    home: Path
+    database: str = ""
+    macros_query: str = ""  # the macros over public.business_time_cases, compiled for the target
+
+    def destination(self):
+        if self.target == "postgres":
+            return dlt.destinations.postgres(credentials={"host": "127.0.0.1", "port": 5432, "username": "postgres",
+                                                          "password": "", "database": self.database})
+        return dlt.destinations.duckdb(str(self.home / "warehouse.duckdb"))
+
+    def connect(self):
+        if self.target == "postgres":
+            connection = psycopg2.connect(host="127.0.0.1", dbname=self.database, user="postgres")
+            connection.autocommit = True
+            return closing(connection)
+        return duckdb.connect(str(self.home / "warehouse.duckdb"))
+
+    def dbt(self, *args: str) -> str:
+        result = subprocess.run(
+            [DBT, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+             "--target-path", str(self.home / "dbt-target"), "--log-path", str(self.home / "dbt-logs")],
+            env=os.environ | {"HANDOFF_HOME": str(self.home), "HANDOFF_DBT_TARGET": self.target}
+            | ({"HANDOFF_PG_DATABASE": self.database} if self.database else {}),
+            capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+        return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -60,40 +87,72 @@ def company(tiny_dataset):
     return dataset, clock, owners, {owner["id"]: sla_calendar(owner, clock) for owner in owners}
 
 
-@pytest.fixture(scope="module")
-def warehouse(company, tmp_path_factory) -> Path:
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def warehouse(request, company, tmp_path_factory):
+    home = tmp_path_factory.mktemp(f"business-time-{request.param}")
+    if request.param == "duckdb":
+        yield build(Warehouse("duckdb", home), company)
+        return
+    database = f"handoff_test_{uuid.uuid4().hex[:10]}"
+    with closing(postgres_admin()) as admin:
+        admin.cursor().execute(f"create database {database}")
+        try:
+            yield build(Warehouse("postgres", home, database), company)
+        finally:
+            admin.cursor().execute(f"drop database {database} with (force)")
+
+
+def postgres_admin():
+    """A connection to the server's `test` database, starting the server when it is stopped."""
+    try:
+        connection = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres", connect_timeout=3)
+    except psycopg2.OperationalError:
+        cluster = os.listdir("/etc/postgresql")[0]
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start"], check=True)
+        connection = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
+    connection.autocommit = True
+    return connection
+
+
+def build(warehouse: Warehouse, company) -> Warehouse:
+    """Owners from the CRM stand-in, calendars and holidays from the sandbox's export, then dbt."""
     dataset, clock, _, _ = company
-    home = tmp_path_factory.mktemp("business-time-home")
-    destination = dlt.destinations.duckdb(str(home / "warehouse.duckdb"))
+    home = warehouse.home
     with SandboxServer(build_sandbox(home / "sandbox", dataset_dir=dataset.folder)) as server:
         server.publish(home / "connection.json")
         connections = load_connections(home / "connection.json")
-        dlt.pipeline("crm", destination=destination, dataset_name="raw_crm", pipelines_dir=str(home / "dlt")).run(
-            crm_source(**vars(connections.crm)).with_resources("owners"))
+        dlt.pipeline("crm", destination=warehouse.destination(), dataset_name="raw_crm",
+                     pipelines_dir=str(home / "dlt")).run(crm_source(**vars(connections.crm)).with_resources("owners"))
     contract = write_contract_seeds(DBT_PROJECT_DIR)
-    dlt.pipeline("reference", destination=destination, dataset_name="raw_reference",
+    dlt.pipeline("reference", destination=warehouse.destination(), dataset_name="raw_reference",
                  pipelines_dir=str(home / "dlt")).run(
         reference_source(default_country=contract.business_calendar.default.country,
                          owner_calendars_file=str(connections.owner_calendars_file),
                          today=clock.moment(clock.now).date()))
     as_of = clock.moment(clock.now).strftime("%Y-%m-%d %H:%M:%S")
-    dbt(home, "build", "--select", "+int_owner_business_hours", "--vars", json.dumps({"as_of": as_of}))
-    return home
-
-
-def run_macros(home: Path, cases: list[tuple]) -> dict[int, tuple]:
-    """Case id → (business minutes between, business time after) as the macros compute them."""
-    query = dbt(home, "compile", "--quiet", "--inline", """
+    warehouse.dbt("build", "--select", "+int_owner_business_hours", "--vars", json.dumps({"as_of": as_of}))
+    return replace(warehouse, macros_query=warehouse.dbt("compile", "--quiet", "--inline", """
         select
             case_id,
             {{ business_minutes_between('owner_id', 'start_at', 'end_at') }} as minutes_between,
             {{ business_time_after('owner_id', 'start_at', 'minutes') }} as time_after
-        from main.business_time_cases""")
-    with duckdb.connect(str(home / "warehouse.duckdb")) as db:
-        db.execute("create or replace table main.business_time_cases "
-                   "(case_id integer, owner_id varchar, start_at timestamp, end_at timestamp, minutes double)")
-        db.executemany("insert into main.business_time_cases values (?, ?, ?, ?, ?)", cases)
-        return {case_id: (between, after) for case_id, between, after in db.execute(query).fetchall()}
+        from public.business_time_cases"""))
+
+
+def run_macros(warehouse: Warehouse, cases: list[tuple]) -> dict[int, tuple]:
+    """Case id → (business minutes between, business time after) as the macros compute them."""
+    with warehouse.connect() as connection:
+        cursor = connection.cursor()
+        cursor.execute("create schema if not exists public")
+        cursor.execute("drop table if exists public.business_time_cases")
+        cursor.execute("create table public.business_time_cases "
+                       "(case_id integer, owner_id varchar, start_at timestamp, end_at timestamp, minutes double precision)")
+        cursor.executemany("insert into public.business_time_cases values (%s, %s, %s, %s, %s)"
+                           if warehouse.target == "postgres" else
+                           "insert into public.business_time_cases values (?, ?, ?, ?, ?)", cases)
+        cursor.execute(warehouse.macros_query)
+        return {case_id: (None if between is None else float(between), after)
+                for case_id, between, after in cursor.fetchall()}
 
 
 def random_cases(rng: random.Random, clock: Clock, calendars: dict[str, BusinessCalendar]) -> list[tuple]:
@@ -182,15 +241,18 @@ def test_macros_answer_null_for_unknown_owners_and_missing_moments_and_zero_for_
 
 def test_the_sandbox_calendars_export_loads_whole(company, warehouse):
     _, _, owners, _ = company
-    with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as db:
-        calendars = db.execute("select owner_id, time_zone, country, start_hour, end_hour "
-                               "from raw_reference.owner_calendars order by owner_id").fetchall()
-        quarantine_tables = db.execute("select count(*) from information_schema.tables "
-                                       "where table_schema = 'raw_reference' and table_name = 'quarantine'").fetchall()
-        countries = {country for (country,) in db.execute(
-            "select distinct country from staging.stg_reference__public_holidays").fetchall()}
+    with warehouse.connect() as connection:
+        cursor = connection.cursor()
+        cursor.execute("select owner_id, time_zone, country, start_hour, end_hour "
+                       "from raw_reference.owner_calendars order by owner_id")
+        calendars = cursor.fetchall()
+        cursor.execute("select count(*) from information_schema.tables "
+                       "where table_schema = 'raw_reference' and table_name = 'quarantine'")
+        quarantine_tables = cursor.fetchall()
+        cursor.execute("select distinct country from staging.stg_reference__public_holidays")
+        countries = {country for (country,) in cursor.fetchall()}
     assert calendars == sorted((o["id"], o["timeZone"], o["country"], o["workingHours"]["start"],
                                 o["workingHours"]["end"]) for o in owners)
-    assert quarantine_tables == [(0,)]
+    assert quarantine_tables[0][0] == 0
     default_country = load_contract(DBT_PROJECT_DIR / "funnel_contract.yml").business_calendar.default.country
     assert countries == {o["country"] for o in owners} | {default_country}

@@ -1,8 +1,10 @@
 {#- Business time of an owner: SQL expressions for any model, read off int_owner_business_hours with
     correlated subqueries. They count as the sandbox's BusinessCalendar does (its `between` and
     `advance`); internally in whole microseconds, so a moment that ends an interval exactly is never
-    blurred by floating point. The calendar's columns are renamed in here, so an argument may be a
-    bare column name of the calling model (`owner_id`) without being captured by the subquery. -#}
+    blurred by floating point. Each look-up takes the first interval in the order of an indexed
+    column (PostgreSQL walks its index instead of the owner's whole calendar). The calendar's columns are
+    renamed in here, so an argument may be a bare column name of the calling model (`owner_id`)
+    without being captured by a subquery. -#}
 
 {#- Business minutes of the owner's calendar in [start_at, end_at), fractional; 0 when end_at is not
     after start_at; null when either moment is null or the owner has no calendar. -#}
@@ -21,16 +23,17 @@
     past the calendar's end, for a null argument, or for an owner without a calendar. -#}
 {% macro business_time_after(owner_id, start_at, minutes) -%}
     (
-        {#- The target lies in the last interval whose running total does not pass it, unless that
-            interval ends at or before it; running totals and starts both grow interval by interval,
-            so their maxima belong to that interval. -#}
+        {#- The target lies in the interval with the largest running total not past it, unless that
+            interval ends at or before it. Intervals are walked by their running total in minutes
+            (indexed on PostgreSQL; a minute of slack absorbs its rounding); the test that decides
+            is in microseconds. -#}
         select
             case
-                when max(calendar.calendar_microseconds_before + calendar.calendar_microseconds)
-                    > max(target.target_microseconds_before)
-                    then {{ plus_microseconds('max(calendar.calendar_interval_start)',
-                                              'max(target.target_microseconds_before)'
-                                              ~ ' - max(calendar.calendar_microseconds_before)') }}
+                when calendar.calendar_microseconds_before + calendar.calendar_microseconds
+                    > target.target_microseconds_before
+                    then {{ plus_microseconds('calendar.calendar_interval_start',
+                                              'target.target_microseconds_before'
+                                              ~ ' - calendar.calendar_microseconds_before') }}
             end
         from (
             select {{ business_microseconds_before(owner_id, start_at) }}
@@ -38,34 +41,45 @@
         ) as target
         inner join {{ owner_business_hours() }} as calendar
             on calendar.calendar_owner_id = {{ owner_id }}
+            and calendar.calendar_minutes_before <= target.target_microseconds_before / 60000000.0 + 1
             and calendar.calendar_microseconds_before <= target.target_microseconds_before
+        order by calendar.calendar_minutes_before desc
+        limit 1
     )
 {%- endmacro %}
 
 {#- Business microseconds of the owner's calendar before the moment `at`: the running total up to
-    the last interval starting at or before it, plus the part of that interval already passed. -#}
+    the last interval starting at or before it, plus the part of that interval already passed; 0
+    before the calendar's first interval. -#}
 {% macro business_microseconds_before(owner_id, at) -%}
-    (
-        select cast(max(
-            case
-                when calendar.calendar_interval_start <= {{ at }}
-                    then calendar.calendar_microseconds_before
-                        + least({{ dbt.datediff('calendar.calendar_interval_start', at, 'microsecond') }},
-                                calendar.calendar_microseconds)
-                when {{ at }} is not null then 0
-            end) as {{ dbt.type_bigint() }})
-        from {{ owner_business_hours() }} as calendar
-        where calendar.calendar_owner_id = {{ owner_id }}
-    )
+    cast(coalesce(
+        (
+            select calendar.calendar_microseconds_before
+                + least({{ dbt.datediff('calendar.calendar_interval_start', at, 'microsecond') }},
+                        calendar.calendar_microseconds)
+            from {{ owner_business_hours() }} as calendar
+            where calendar.calendar_owner_id = {{ owner_id }}
+                and calendar.calendar_interval_start <= {{ at }}
+            order by calendar.calendar_interval_start desc
+            limit 1
+        ),
+        case
+            when {{ at }} is not null and exists (
+                select 1 from {{ owner_business_hours() }} as calendar
+                where calendar.calendar_owner_id = {{ owner_id }}
+            ) then 0
+        end
+    ) as {{ dbt.type_bigint() }})
 {%- endmacro %}
 
-{#- int_owner_business_hours with its minutes as whole microseconds, under names a calling model's
-    columns are unlikely to share. -#}
+{#- int_owner_business_hours under names a calling model's columns are unlikely to share, with its
+    minutes also as whole microseconds. -#}
 {% macro owner_business_hours() -%}
     (
         select
             owner_id as calendar_owner_id,
             interval_start as calendar_interval_start,
+            cumulative_minutes_before as calendar_minutes_before,
             {{ minutes_to_microseconds('cumulative_minutes_before') }} as calendar_microseconds_before,
             {{ minutes_to_microseconds('business_minutes') }} as calendar_microseconds
         from {{ ref('int_owner_business_hours') }}

@@ -21,14 +21,17 @@
 {%- endmacro %}
 
 {% macro default__local_to_utc(local_timestamp, time_zone) -%}
+    {#- Plain timestamp arithmetic, not dbt.datediff / dbt.dateadd in seconds: PostgreSQL's datediff
+        repeats its arguments per date part, and these arguments are zone conversions already. -#}
     {%- set warehouse_reading -%}
         ((({{ local_timestamp }}) at time zone {{ time_zone }}) at time zone 'UTC')
     {%- endset -%}
     {%- set day_before = dbt.dateadd('day', -1, warehouse_reading) -%}
-    {%- set offset_seconds_day_before = dbt.datediff(day_before, utc_to_local(day_before, time_zone), 'second') -%}
-    {%- set reading_with_earlier_offset = dbt.dateadd('second', '-' ~ offset_seconds_day_before, local_timestamp) -%}
+    {%- set reading_with_earlier_offset -%}
+        (({{ local_timestamp }}) - ({{ utc_to_local(day_before, time_zone) }} - ({{ day_before }})))
+    {%- endset -%}
     case
-        when {{ utc_to_local(reading_with_earlier_offset, time_zone) }} = {{ local_timestamp }}
+        when {{ utc_to_local(reading_with_earlier_offset, time_zone) }} = ({{ local_timestamp }})
             then {{ reading_with_earlier_offset }}
         else {{ warehouse_reading }}
     end
