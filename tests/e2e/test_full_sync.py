@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from pipeline.settings import DataHome
-from sandbox.server import SandboxServer, build_sandbox, write_connection_file
+from sandbox.server import SandboxServer, build_sandbox
 from sandbox.simulation import generate
 
 # A pinned moment and no malformed records: the same company every run, clean enough to pass the gate.
@@ -29,7 +29,7 @@ def sandbox(home, tmp_path_factory):
     dataset = tmp_path_factory.mktemp("company")
     generate(dataset, scale="tiny", seed=7, now=COMPANY_NOW, malformed_share=0)
     with SandboxServer(build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=dataset)) as server:
-        write_connection_file(home.connection_file, server.connections())
+        server.publish(home.connection_file)
         yield server
     home.connection_file.unlink()
 
@@ -148,3 +148,55 @@ def test_credentials_never_reach_logs_run_storage_or_the_warehouse(home, sandbox
     leaks = [path for path in home.root.rglob("*")
              if path.is_file() and path != home.connection_file and token in path.read_bytes()]
     assert leaks == []
+
+
+# The generator names engagement object types; the mart names the activity.
+ENGAGEMENT_TYPES = {"calls": "call", "emails": "email", "meetings": "meeting", "tasks": "task"}
+
+
+def truth_by_handoff(sandbox) -> dict[tuple[str, str], dict]:
+    """The generator's ground truth for every handoff the CRM still shows: contacts merged into
+    another are gone from HubSpot's API with their history, so their handoffs cannot be seen."""
+    merged_away = {c["id"] for c in sandbox.sandbox.dataset.rows("crm_objects")
+                   if c["objectType"] == "contacts" and c.get("mergedInto") is not None}
+    return {(h["crmContactId"], h["mqlAt"]): h for h in sandbox.sandbox.dataset.rows("truth_handoffs")
+            if h["crmContactId"] not in merged_away}
+
+
+def stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def test_every_handoff_matches_the_generators_ground_truth(home, sandbox):
+    """Handoff by handoff, the mart's SLA figures equal what the simulated company really did."""
+    assert run_full_sync().success
+    truth = truth_by_handoff(sandbox)
+    with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        columns = ["crm_contact_id", "mql_at", "owner_id", "policy", "first_touch_allowance_minutes",
+                   "first_touch_due_at", "first_touch_at", "first_touch_type", "first_touch_id",
+                   "business_minutes_to_first_touch", "decision", "decided_at", "rejection_reason",
+                   "outcome", "deal_id", "won_amount"]
+        rows = [dict(zip(columns, row)) for row in db.execute(
+            f"select {', '.join(columns)} from marts.fct_handoffs").fetchall()]
+    assert len(truth) >= 10
+    mart = {(row["crm_contact_id"], stamp(row["mql_at"])): row for row in rows}
+    assert mart.keys() == truth.keys()
+    for key, expected in truth.items():
+        row = mart[key]
+        assert row["owner_id"] == expected["ownerId"], key
+        assert row["policy"] == expected["policy"], key
+        assert row["first_touch_allowance_minutes"] == expected["policyMinutes"], key
+        if expected["firstTouchDueAt"] is not None:  # the generator leaves dues past its horizon open
+            assert stamp(row["first_touch_due_at"]) == expected["firstTouchDueAt"], key
+        assert stamp(row["first_touch_at"]) == expected["firstTouchAt"], key
+        assert row["first_touch_type"] == ENGAGEMENT_TYPES.get(expected["firstTouchType"]), key
+        assert row["first_touch_id"] == expected["firstTouchId"], key
+        minutes = row["business_minutes_to_first_touch"]
+        assert (None if minutes is None else float(minutes)) == expected["firstTouchDelayMinutes"], key
+        assert row["decision"] == expected["decision"], key
+        assert stamp(row["decided_at"]) == expected["decidedAt"], key
+        assert row["rejection_reason"] == expected["rejectionReason"], key
+        assert row["outcome"] == expected["outcome"], key
+        assert row["deal_id"] == expected["dealId"], key
+        won = row["won_amount"]
+        assert (None if won is None else float(won)) == expected["wonAmount"], key
