@@ -48,7 +48,13 @@ programs as (
 
 activities as (
 
-    select activities.*, lead_people.person_id
+    select
+        activities.*,
+        lead_people.person_id,
+        -- The form fill or e-mail click an activity came with: marketing automation logs the
+        -- program status changes a fill or click causes at its very instant.
+        max(case when activities.activity_type in ('Fill Out Form', 'Click Email') then activities.activity_id end)
+            over (partition by activities.marketing_lead_id, activities.occurred_at) as interaction_id
     from {{ ref('stg_marketing__activities') }} as activities
     inner join lead_people on lead_people.marketing_lead_id = activities.marketing_lead_id
     where activities.activity_type in ('Fill Out Form', 'Click Email', 'Change Status in Progression', 'New Lead')
@@ -181,23 +187,21 @@ form_fill_programs as (
     -- enrol every new lead by automation). The campaign that brought the visit records the fill
     -- as its response too; another program is the fill's offer, so it comes first.
     select
-        form_fills.activity_id,
+        status_changes.interaction_id as activity_id,
         status_changes.program_id,
         row_number() over (
-            partition by form_fills.activity_id
+            partition by status_changes.interaction_id
             order by
                 case when status_changes.program_id = form_fill_visits.arrival_program_id then 1 else 0 end,
                 case when status_changes.reaches_success then 0 else 1 end,
                 status_changes.program_id
         ) as nth
-    from form_fills
-    inner join status_changes
-        on status_changes.marketing_lead_id = form_fills.marketing_lead_id
-       and status_changes.occurred_at = form_fills.occurred_at
+    from status_changes
     inner join programs on programs.program_id = status_changes.program_id
     left join form_fill_visits
-        on form_fill_visits.activity_id = form_fills.activity_id and form_fill_visits.nth = 1
-    where programs.program_type <> 'Engagement'
+        on form_fill_visits.activity_id = status_changes.interaction_id and form_fill_visits.nth = 1
+    where status_changes.interaction_id in (select activity_id from form_fills)
+      and programs.program_type <> 'Engagement'
 
 ),
 
@@ -259,13 +263,7 @@ touches as (
         status_changes.new_program_status
     from status_changes
     where status_changes.reaches_success
-      and not exists (
-          select 1
-          from activities as interactions
-          where interactions.activity_type in ('Fill Out Form', 'Click Email')
-            and interactions.marketing_lead_id = status_changes.marketing_lead_id
-            and interactions.occurred_at = status_changes.occurred_at
-      )
+      and status_changes.interaction_id is null
 
 ),
 

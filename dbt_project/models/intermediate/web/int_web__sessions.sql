@@ -76,32 +76,30 @@ numbered as (
 
 ),
 
-first_events as (
+session_events as (
 
-    select anonymous_id, session_number, message_id as first_message_id
-    from (
-        select
-            anonymous_id,
-            session_number,
-            message_id,
-            row_number() over (partition by anonymous_id, session_number order by event_number) as nth
-        from numbered
-    ) as ranked
-    where nth = 1
-
-),
-
-first_page_views as (
-
-    select *
-    from (
-        select
-            *,
-            row_number() over (partition by anonymous_id, session_number order by event_number) as nth
-        from numbered
-        where call_type = 'page'
-    ) as ranked
-    where nth = 1
+    select
+        anonymous_id,
+        session_number,
+        call_type,
+        occurred_at,
+        _dlt_load_id,
+        first_value(message_id) over in_order as first_message_id,
+        -- The first page view's values: page views sort first, so a session without one gets nulls.
+        {%- for column, landing_column in [
+            ('page_path', 'landing_page_path'), ('page_url', 'landing_page_url'), ('referrer', 'referrer'),
+            ('utm_source', 'utm_source'), ('utm_medium', 'utm_medium'), ('utm_campaign', 'utm_campaign'),
+            ('utm_content', 'utm_content'), ('utm_term', 'utm_term')] %}
+        first_value(case when call_type = 'page' then {{ column }} end) over page_views_first as {{ landing_column }}
+            {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from numbered
+    window
+        in_order as (partition by anonymous_id, session_number order by event_number),
+        page_views_first as (
+            partition by anonymous_id, session_number
+            order by case when call_type = 'page' then 0 else 1 end, event_number
+        )
 
 ),
 
@@ -110,18 +108,27 @@ sessions as (
     select
         anonymous_id,
         session_number,
+        first_message_id,
+        landing_page_path,
+        landing_page_url,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term,
         min(occurred_at) as started_at,
         max(occurred_at) as ended_at,
         sum(case when call_type = 'page' then 1 else 0 end) as page_views,
         sum(case when call_type = 'track' then 1 else 0 end) as tracked_events,
         max(_dlt_load_id) as _dlt_load_id
-    from numbered
-    group by 1, 2
+    from session_events
+    group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 
 )
 
 select
-    {{ dbt.hash('first_events.first_message_id') }} as session_id,
+    {{ dbt.hash('sessions.first_message_id') }} as session_id,
     sessions.anonymous_id,
     people.person_id,
     sessions.session_number,
@@ -129,21 +136,15 @@ select
     sessions.ended_at,
     sessions.page_views,
     sessions.tracked_events,
-    first_page_views.page_path as landing_page_path,
-    first_page_views.page_url as landing_page_url,
-    first_page_views.referrer,
-    first_page_views.utm_source,
-    first_page_views.utm_medium,
-    first_page_views.utm_campaign,
-    first_page_views.utm_content,
-    first_page_views.utm_term,
+    sessions.landing_page_path,
+    sessions.landing_page_url,
+    sessions.referrer,
+    sessions.utm_source,
+    sessions.utm_medium,
+    sessions.utm_campaign,
+    sessions.utm_content,
+    sessions.utm_term,
     sessions._dlt_load_id
 
 from sessions
-inner join first_events
-    on first_events.anonymous_id = sessions.anonymous_id
-   and first_events.session_number = sessions.session_number
-left join first_page_views
-    on first_page_views.anonymous_id = sessions.anonymous_id
-   and first_page_views.session_number = sessions.session_number
 left join people on people.anonymous_id = sessions.anonymous_id
