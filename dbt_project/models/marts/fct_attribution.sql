@@ -13,17 +13,20 @@
     - linear: 1/n to each touch.
     - u_shaped: the contract's share to the first and to the last touch, the rest split evenly
       among the touches between; 1 touch takes all, 2 touches split in proportion (50/50).
-    - w_shaped: the contract's shares to the first touch, the lead-creation touch (the touch that
-      made the deal's earliest-known person known) and the opportunity-creation touch (the last
-      touch at or before the deal was created), the rest split evenly among the other touches. A
-      touch holding several roles gets all their shares; a role no touch in the window holds gives
-      its share to the roles that are held; when every touch holds a role (up to 3 touches) the
-      shares are scaled to sum to 1.
+    - w_shaped: the contract's shares to the first touch, the lead-creation touch (the earliest
+      touch on the path that made one of the deal's people known) and the opportunity-creation
+      touch (the last touch at or before the deal was created), the rest split evenly among the
+      other touches. A touch holding several roles gets all their shares; a role no touch in the
+      window holds gives its share to the roles that are held; when every touch holds a role (up
+      to 3 touches) the shares are scaled to sum to 1.
     - time_decay: each touch weighs 2^(-days before the close / half-life), normalized. -#}
 
 with settings as (
 
+    -- The contract's single row; saying so keeps PostgreSQL from planning for hundreds of rows on
+    -- a seed it has no statistics for yet.
     select * from {{ ref('contract_settings') }}
+    limit 1
 
 ),
 
@@ -54,6 +57,7 @@ paths as (
     select
         conversion_people.deal_id,
         touchpoints.*,
+        settings.*,
         touchpoints.touched_at <= conversion_people.opportunity_created_at as is_before_opportunity,
         cast(
             {{ dbt.datediff('touchpoints.touched_at', 'conversion_people.converted_at', 'second') }} / 86400.0
@@ -80,9 +84,8 @@ milestones as (
             over (partition by paths.deal_id) as lead_creation_position,
         max(case when paths.is_before_opportunity then paths.touch_position end)
             over (partition by paths.deal_id) as opportunity_creation_position,
-        power(0.5, paths.days_before_conversion / settings.time_decay_half_life_days) as decay
+        power(0.5, paths.days_before_conversion / paths.time_decay_half_life_days) as decay
     from paths
-    cross join settings
 
 ),
 
@@ -99,13 +102,12 @@ roles as (
         + case when opportunity_creation_position > 1
                 and opportunity_creation_position <> coalesce(lead_creation_position, 0) then 1 else 0 end
             as w_shaped_role_touches,
-        settings.w_shaped_first
-        + case when lead_creation_position is not null then settings.w_shaped_lead_creation else 0 end
-        + case when opportunity_creation_position is not null then settings.w_shaped_opportunity_creation else 0 end
+        w_shaped_first
+        + case when lead_creation_position is not null then w_shaped_lead_creation else 0 end
+        + case when opportunity_creation_position is not null then w_shaped_opportunity_creation else 0 end
             as w_shaped_held_role_shares,
         decay / sum(decay) over (partition by deal_id) as time_decay_weight
     from milestones
-    cross join settings
 
 ),
 
@@ -122,26 +124,25 @@ touch_weights as (
             when 'linear' then 1.0 / roles.touch_count
             when 'u_shaped' then {{ position_based_weight(
                 holds_role='roles.touch_position in (1, roles.touch_count)',
-                role_share='case when roles.touch_position = 1 then settings.u_shaped_first else 0 end
-                    + case when roles.touch_position = roles.touch_count then settings.u_shaped_last else 0 end',
-                held_role_shares='settings.u_shaped_first + settings.u_shaped_last',
-                all_role_shares='settings.u_shaped_first + settings.u_shaped_last',
+                role_share='case when roles.touch_position = 1 then roles.u_shaped_first else 0 end
+                    + case when roles.touch_position = roles.touch_count then roles.u_shaped_last else 0 end',
+                held_role_shares='roles.u_shaped_first + roles.u_shaped_last',
+                all_role_shares='roles.u_shaped_first + roles.u_shaped_last',
                 touches_without_role='roles.touch_count - case when roles.touch_count = 1 then 1 else 2 end',
             ) }}
             when 'w_shaped' then {{ position_based_weight(
                 holds_role='roles.touch_position = 1 or roles.holds_lead_creation or roles.holds_opportunity_creation',
-                role_share='case when roles.touch_position = 1 then settings.w_shaped_first else 0 end
-                    + case when roles.holds_lead_creation then settings.w_shaped_lead_creation else 0 end
-                    + case when roles.holds_opportunity_creation then settings.w_shaped_opportunity_creation else 0 end',
+                role_share='case when roles.touch_position = 1 then roles.w_shaped_first else 0 end
+                    + case when roles.holds_lead_creation then roles.w_shaped_lead_creation else 0 end
+                    + case when roles.holds_opportunity_creation then roles.w_shaped_opportunity_creation else 0 end',
                 held_role_shares='roles.w_shaped_held_role_shares',
-                all_role_shares='settings.w_shaped_first + settings.w_shaped_lead_creation
-                    + settings.w_shaped_opportunity_creation',
+                all_role_shares='roles.w_shaped_first + roles.w_shaped_lead_creation
+                    + roles.w_shaped_opportunity_creation',
                 touches_without_role='roles.touch_count - roles.w_shaped_role_touches',
             ) }}
             when 'time_decay' then roles.time_decay_weight
         end as raw_weight
     from roles
-    cross join settings
     cross join attribution_models
 
 ),
