@@ -107,12 +107,11 @@ visit_sources as (
 email_click_programs as (
 
     -- The longest program name the e-mail's name starts with, so "A.B" beats "A" for "A.B.Email".
-    select
+    select distinct
         activities.activity_id,
-        programs.program_id,
-        row_number() over (
-            partition by activities.activity_id order by length(programs.program_name) desc
-        ) as nth
+        first_value(programs.program_id) over (
+            partition by activities.activity_id order by length(programs.program_name) desc, programs.program_id
+        ) as program_id
     from activities
     inner join programs
         on substring(activities.primary_attribute_value, 1, length(programs.program_name) + 1)
@@ -125,8 +124,7 @@ email_clicks as (
 
     select activities.*, email_click_programs.program_id
     from activities
-    left join email_click_programs
-        on email_click_programs.activity_id = activities.activity_id and email_click_programs.nth = 1
+    left join email_click_programs on email_click_programs.activity_id = activities.activity_id
     where activities.activity_type = 'Click Email'
 
 ),
@@ -165,19 +163,19 @@ form_fill_visits as (
 
     -- The visit the form was filled in: the person's latest session begun by then and not yet
     -- timed out (web events carry milliseconds, marketing activities whole seconds).
-    select
+    select distinct
         form_fills.activity_id,
-        visit_sources.program_id as arrival_program_id,
-        visit_sources.web_channel,
-        row_number() over (
-            partition by form_fills.activity_id order by visit_sources.started_at desc, visit_sources.session_id
-        ) as nth
+        first_value(visit_sources.program_id) over latest_first as arrival_program_id,
+        first_value(visit_sources.web_channel) over latest_first as web_channel
     from form_fills
     inner join visit_sources
         on visit_sources.person_id = form_fills.person_id
        and visit_sources.started_at <= form_fills.occurred_at
        and form_fills.occurred_at
            < {{ dbt.dateadd('minute', web_session_timeout_minutes(), 'visit_sources.ended_at') }}
+    window latest_first as (
+        partition by form_fills.activity_id order by visit_sources.started_at desc, visit_sources.session_id
+    )
 
 ),
 
@@ -186,20 +184,18 @@ form_fill_programs as (
     -- The programs whose status the fill changed, nurture streams aside (engagement programs
     -- enrol every new lead by automation). The campaign that brought the visit records the fill
     -- as its response too; another program is the fill's offer, so it comes first.
-    select
+    select distinct
         status_changes.interaction_id as activity_id,
-        status_changes.program_id,
-        row_number() over (
+        first_value(status_changes.program_id) over (
             partition by status_changes.interaction_id
             order by
                 case when status_changes.program_id = form_fill_visits.arrival_program_id then 1 else 0 end,
                 case when status_changes.reaches_success then 0 else 1 end,
                 status_changes.program_id
-        ) as nth
+        ) as program_id
     from status_changes
     inner join programs on programs.program_id = status_changes.program_id
-    left join form_fill_visits
-        on form_fill_visits.activity_id = status_changes.interaction_id and form_fill_visits.nth = 1
+    left join form_fill_visits on form_fill_visits.activity_id = status_changes.interaction_id
     where status_changes.interaction_id in (select activity_id from form_fills)
       and programs.program_type <> 'Engagement'
 
@@ -232,10 +228,8 @@ touches as (
         coalesce(form_fill_visits.web_channel, 'Unknown'),
         form_fills.primary_attribute_value
     from form_fills
-    left join form_fill_programs
-        on form_fill_programs.activity_id = form_fills.activity_id and form_fill_programs.nth = 1
-    left join form_fill_visits
-        on form_fill_visits.activity_id = form_fills.activity_id and form_fill_visits.nth = 1
+    left join form_fill_programs on form_fill_programs.activity_id = form_fills.activity_id
+    left join form_fill_visits on form_fill_visits.activity_id = form_fills.activity_id
 
     union all
 
@@ -284,18 +278,13 @@ people_known as (
 lead_creation_touches as (
 
     -- The touch that made the person known: their last touch at or before that moment.
-    select touches.touchpoint_id
-    from (
-        select
-            touches.touchpoint_id,
-            row_number() over (
-                partition by touches.person_id order by touches.touched_at desc, touches.touchpoint_id desc
-            ) as nth
-        from touches
-        inner join people_known
-            on people_known.person_id = touches.person_id and touches.touched_at <= people_known.known_at
-    ) as touches
-    where nth = 1
+    select distinct
+        first_value(touches.touchpoint_id) over (
+            partition by touches.person_id order by touches.touched_at desc, touches.touchpoint_id desc
+        ) as touchpoint_id
+    from touches
+    inner join people_known
+        on people_known.person_id = touches.person_id and touches.touched_at <= people_known.known_at
 
 )
 
