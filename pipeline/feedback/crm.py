@@ -14,6 +14,7 @@ BATCH_SIZE = 100  # HubSpot's limit of inputs per batch call
 # Only these contact properties may ever be written; anything else is refused before sending.
 WRITABLE_CONTACT_PROPERTIES = frozenset({
     "handoff_funnel_stage", "handoff_sla_state", "handoff_sla_due_at", "handoff_mql_reason", "handoff_engagement_score",
+    "handoff_first_touch_campaign", "handoff_last_touch_campaign", "handoff_recent_content",
 })
 
 

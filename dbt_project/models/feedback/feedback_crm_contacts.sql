@@ -22,6 +22,43 @@ latest_handoffs as (
 
 ),
 
+touches as (
+
+    select
+        person_id,
+        campaign,
+        content,
+        is_content_download,
+        row_number() over (partition by person_id order by touched_at, touchpoint_id) as nth_first,
+        row_number() over (partition by person_id order by touched_at desc, touchpoint_id desc) as nth_last
+    from {{ ref('int_touchpoints') }}
+
+),
+
+first_and_last_campaigns as (
+
+    select
+        person_id,
+        max(case when nth_first = 1 then campaign end) as first_touch_campaign,
+        max(case when nth_last = 1 then campaign end) as last_touch_campaign
+    from touches
+    group by 1
+
+),
+
+{#- The asset the person downloaded most recently (a rep's opener): a download's program is the
+    asset, its content the form. -#}
+recent_content as (
+
+    select
+        person_id,
+        coalesce(campaign, content) as content,
+        row_number() over (partition by person_id order by nth_last) as nth
+    from touches
+    where is_content_download
+
+),
+
 lead_scores as (
 
     select identity.person_id, max(leads.lead_score) as lead_score
@@ -41,9 +78,14 @@ select
     case when latest_handoffs.first_touch_due_at is not null
          then {{ iso_timestamp('latest_handoffs.first_touch_due_at') }} end as handoff_sla_due_at,
     latest_handoffs.mql_reason as handoff_mql_reason,
-    lead_scores.lead_score as handoff_engagement_score
+    lead_scores.lead_score as handoff_engagement_score,
+    first_and_last_campaigns.first_touch_campaign as handoff_first_touch_campaign,
+    first_and_last_campaigns.last_touch_campaign as handoff_last_touch_campaign,
+    recent_content.content as handoff_recent_content
 
 from people
 left join latest_handoffs
     on latest_handoffs.crm_contact_id = people.crm_contact_id and latest_handoffs.nth = 1
 left join lead_scores on lead_scores.person_id = people.person_id
+left join first_and_last_campaigns on first_and_last_campaigns.person_id = people.person_id
+left join recent_content on recent_content.person_id = people.person_id and recent_content.nth = 1
