@@ -105,6 +105,23 @@ class DataHome:
         return self
 
 
+def warehouse_target() -> str:
+    """Where dlt loads and dbt builds: ``duckdb`` (the file in the data home) or ``postgres``."""
+    target = os.environ.get("HANDOFF_DBT_TARGET", "duckdb")
+    if target not in ("duckdb", "postgres"):
+        raise ValueError(f"HANDOFF_DBT_TARGET must be duckdb or postgres, not {target!r}")
+    return target
+
+
+def postgres_credentials() -> dict[str, str | int]:
+    """The PostgreSQL warehouse, from the same ``HANDOFF_PG_*`` variables dbt's profile reads."""
+    return {"host": os.environ.get("HANDOFF_PG_HOST", "127.0.0.1"),
+            "port": int(os.environ.get("HANDOFF_PG_PORT", "5432")),
+            "username": os.environ.get("HANDOFF_PG_USER", "postgres"),
+            "password": os.environ.get("HANDOFF_PG_PASSWORD", ""),
+            "database": os.environ.get("HANDOFF_PG_DATABASE", "test")}
+
+
 class MissingConnectionError(RuntimeError):
     """The connection settings for a source system are missing or unreadable."""
 

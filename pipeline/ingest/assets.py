@@ -13,7 +13,7 @@ from pipeline.ingest.crm import crm_source
 from pipeline.ingest.marketing import marketing_source
 from pipeline.ingest.web import web_source
 from pipeline.resources import SourceConnections
-from pipeline.settings import WAREHOUSE_POOL, DataHome
+from pipeline.settings import WAREHOUSE_POOL, DataHome, postgres_credentials, warehouse_target
 
 
 class HandoffDltTranslator(DagsterDltTranslator):
@@ -24,16 +24,22 @@ class HandoffDltTranslator(DagsterDltTranslator):
             key=dg.AssetKey([dataset, data.resource.name]),
             deps=[],
             group_name="ingest",
-            kinds={"dlt", "duckdb"},
+            kinds={"dlt", warehouse_target()},
             description=(f"{data.resource.source_name} {data.resource.name}, loaded by dlt into "
                          f"{dataset}.{data.resource.name} and merged on its primary key"),
         )
 
 
+def warehouse_destination(home: DataHome):
+    if warehouse_target() == "postgres":
+        return dlt.destinations.postgres(credentials=postgres_credentials())
+    return dlt.destinations.duckdb(str(home.warehouse))
+
+
 def raw_pipeline(name: str, dataset: str, home: DataHome) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=name,
-        destination=dlt.destinations.duckdb(str(home.warehouse)),
+        destination=warehouse_destination(home),
         dataset_name=dataset,
         pipelines_dir=str(home.dlt_pipelines),
     )

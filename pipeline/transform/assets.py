@@ -36,11 +36,21 @@ def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
                          target=os.environ.get("HANDOFF_DBT_TARGET", "duckdb"))
     write_contract_seeds(DBT_PROJECT_DIR)
-    # The manifest is generated, not committed: parse when it is missing (fresh clone), and on
-    # every load under `dagster dev` so model edits show up.
-    if not project.manifest_path.exists() or project.preparer.using_dagster_dev():
+    # The manifest is generated, not committed: parse when it is missing (fresh clone) or older
+    # than the project's files (a model was edited), and on every load under `dagster dev`.
+    if not manifest_is_current(project) or project.preparer.using_dagster_dev():
         dbt_cli(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project
+
+
+def manifest_is_current(project: DbtProject) -> bool:
+    if not project.manifest_path.exists():
+        return False
+    built = project.manifest_path.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", *(
+        path for folder in ("models", "macros", "seeds", "tests")
+        for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file())]
+    return all(path.stat().st_mtime <= built for path in sources)
 
 
 def dbt_cli(project: DbtProject) -> DbtCliResource:
