@@ -2,14 +2,15 @@
     events arrive in a later batch and are taken then (sessions are rebuilt downstream). -#}
 {{ config(materialized='incremental', unique_key='message_id', on_schema_change='append_new_columns') }}
 
-{#- The table appears with the first event loaded; until then this model is empty, not an error. -#}
+{#- The table appears with the first event loaded; until then this model is empty, not an error.
+    Its stand-in timestamp carries a time zone, as dlt loads it, so the typed columns are the same. -#}
 {%- set string = dbt.type_string() -%}
 with source as (
 
     select * from (
         {{ source_or_empty('raw_web', 'events', {
             'message_id': string, 'type': string, 'event': string, 'anonymous_id': string,
-            'user_id': string, 'email': string, 'timestamp': dbt.type_timestamp(), 'page_url': string,
+            'user_id': string, 'email': string, 'timestamp': 'timestamp with time zone', 'page_url': string,
             'page_path': string, 'page_title': string, 'referrer': string, 'utm_source': string,
             'utm_medium': string, 'utm_campaign': string, 'utm_content': string, 'utm_term': string,
             '_dlt_load_id': string}) }}
