@@ -4,3 +4,4 @@ select
     funnel_stage as handoff_funnel_stage
 
 from {{ ref('dim_people') }}
+where crm_contact_id is not null
