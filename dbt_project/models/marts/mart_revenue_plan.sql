@@ -9,10 +9,12 @@
 
 {#- The waterfall walks back from the target, dividing by one conversion rate per stage; a zero or
     unknown rate leaves that need, and every one above it, unknown. -#}
-{% set won_deals_needed = 'quarters.revenue_target / nullif(trailing_rates.average_won_amount, 0)' %}
-{% set opportunities_needed = '(' ~ won_deals_needed ~ ') / nullif(trailing_rates.opportunity_to_won_rate, 0)' %}
-{% set sqls_needed = '(' ~ opportunities_needed ~ ') / nullif(trailing_rates.sql_to_opportunity_rate, 0)' %}
-{% set mqls_needed = '(' ~ sqls_needed ~ ') / nullif(trailing_rates.mql_to_sql_rate, 0)' %}
+{% set won_deals = 'quarters.revenue_target / nullif(trailing_rates.average_won_amount, 0)' %}
+{% set opportunities = '(' ~ won_deals ~ ') / nullif(trailing_rates.opportunity_to_won_rate, 0)' %}
+{% set sqls = '(' ~ opportunities ~ ') / nullif(trailing_rates.sql_to_opportunity_rate, 0)' %}
+{% set mqls = '(' ~ sqls ~ ') / nullif(trailing_rates.mql_to_sql_rate, 0)' %}
+{% set needs = {'won_deals_needed': won_deals, 'opportunities_needed': opportunities,
+                'sqls_needed': sqls, 'mqls_needed': mqls} %}
 
 with settings as (
 
@@ -128,11 +130,11 @@ select
     cast(trailing_rates.sql_to_opportunity_rate as numeric(7, 4)) as trailing_sql_to_opportunity_rate,
     cast(trailing_rates.opportunity_to_won_rate as numeric(7, 4)) as trailing_opportunity_to_won_rate,
     cast(trailing_rates.average_won_amount as numeric(18, 2)) as trailing_average_won_amount,
-    {#- Rounded up: a fraction of a deal is still a deal to find. -#}
-    cast(ceil({{ won_deals_needed }}) as integer) as won_deals_needed,
-    cast(ceil({{ opportunities_needed }}) as integer) as opportunities_needed,
-    cast(ceil({{ sqls_needed }}) as integer) as sqls_needed,
-    cast(ceil({{ mqls_needed }}) as integer) as mqls_needed,
+    {#- Rounded up, as a fraction of a deal is still a deal to find; first to six decimals, so the
+        noise of floating-point division does not round 25 up to 26. -#}
+    {% for name, expression in needs.items() %}
+    cast(ceil(cast({{ expression }} as numeric(18, 6))) as integer) as {{ name }},
+    {% endfor %}
     {{ as_of_timestamp() }} as as_of
 
 from quarters
