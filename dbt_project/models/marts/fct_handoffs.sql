@@ -169,6 +169,7 @@ as_of_view as (
             when rejected_at <= {{ as_of_timestamp() }} then 'rejected'
         end as decision
     from assembled
+    where assembled.mql_at <= {{ as_of_timestamp() }}
 
 ),
 

@@ -1,7 +1,7 @@
 with source as (
 
     {{ source_or_empty('raw_marketing', 'deleted_leads',
-                       {'lead_id': 'bigint', 'activity_date': dbt.type_timestamp()}) }}
+                       {'lead_id': 'bigint', 'activity_date': 'timestamp with time zone'}) }}
 
 )
 
