@@ -2,9 +2,9 @@
     correlated subqueries. They count as the sandbox's BusinessCalendar does (its `between` and
     `advance`); internally in whole microseconds, so a moment that ends an interval exactly is never
     blurred by floating point. Each look-up takes the first interval in the order of an indexed
-    column (PostgreSQL walks its index instead of the owner's whole calendar). The calendar's columns are
-    renamed in here, so an argument may be a bare column name of the calling model (`owner_id`)
-    without being captured by a subquery. -#}
+    column (PostgreSQL walks its index instead of the owner's whole calendar). Inside, the calendar's
+    columns and aliases carry names of their own, so an argument may be a bare column name of the
+    calling model (`owner_id`) without being captured by a subquery. -#}
 
 {#- Business minutes of the owner's calendar in [start_at, end_at), fractional; 0 when end_at is not
     after start_at; null when either moment is null or the owner has no calendar. -#}
@@ -29,21 +29,21 @@
             is in microseconds. -#}
         select
             case
-                when calendar.calendar_microseconds_before + calendar.calendar_microseconds
-                    > target.target_microseconds_before
-                    then {{ plus_microseconds('calendar.calendar_interval_start',
-                                              'target.target_microseconds_before'
-                                              ~ ' - calendar.calendar_microseconds_before') }}
+                when owner_calendar.calendar_microseconds_before + owner_calendar.calendar_microseconds
+                    > business_target.target_microseconds_before
+                    then {{ plus_microseconds('owner_calendar.calendar_interval_start',
+                                              'business_target.target_microseconds_before'
+                                              ~ ' - owner_calendar.calendar_microseconds_before') }}
             end
         from (
             select {{ business_microseconds_before(owner_id, start_at) }}
                 + {{ minutes_to_microseconds(minutes) }} as target_microseconds_before
-        ) as target
-        inner join {{ owner_business_hours() }} as calendar
-            on calendar.calendar_owner_id = {{ owner_id }}
-            and calendar.calendar_minutes_before <= target.target_microseconds_before / 60000000.0 + 1
-            and calendar.calendar_microseconds_before <= target.target_microseconds_before
-        order by calendar.calendar_minutes_before desc
+        ) as business_target
+        inner join {{ owner_business_hours() }} as owner_calendar
+            on owner_calendar.calendar_owner_id = {{ owner_id }}
+            and owner_calendar.calendar_minutes_before <= business_target.target_microseconds_before / 60000000.0 + 1
+            and owner_calendar.calendar_microseconds_before <= business_target.target_microseconds_before
+        order by owner_calendar.calendar_minutes_before desc
         limit 1
     )
 {%- endmacro %}
@@ -54,19 +54,19 @@
 {% macro business_microseconds_before(owner_id, at) -%}
     cast(coalesce(
         (
-            select calendar.calendar_microseconds_before
-                + least({{ dbt.datediff('calendar.calendar_interval_start', at, 'microsecond') }},
-                        calendar.calendar_microseconds)
-            from {{ owner_business_hours() }} as calendar
-            where calendar.calendar_owner_id = {{ owner_id }}
-                and calendar.calendar_interval_start <= {{ at }}
-            order by calendar.calendar_interval_start desc
+            select owner_calendar.calendar_microseconds_before
+                + least({{ dbt.datediff('owner_calendar.calendar_interval_start', at, 'microsecond') }},
+                        owner_calendar.calendar_microseconds)
+            from {{ owner_business_hours() }} as owner_calendar
+            where owner_calendar.calendar_owner_id = {{ owner_id }}
+                and owner_calendar.calendar_interval_start <= {{ at }}
+            order by owner_calendar.calendar_interval_start desc
             limit 1
         ),
         case
             when {{ at }} is not null and exists (
-                select 1 from {{ owner_business_hours() }} as calendar
-                where calendar.calendar_owner_id = {{ owner_id }}
+                select 1 from {{ owner_business_hours() }} as owner_calendar
+                where owner_calendar.calendar_owner_id = {{ owner_id }}
             ) then 0
         end
     ) as {{ dbt.type_bigint() }})
