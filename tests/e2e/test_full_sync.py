@@ -1,13 +1,16 @@
 """The whole asset graph against the sandbox over HTTP, through a real Dagster instance."""
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.settings import DataHome
+from pipeline.settings import DBT_PROJECT_DIR, DataHome
 from sandbox.server import SandboxServer, build_sandbox
 from sandbox.simulation import generate
 
@@ -202,3 +205,25 @@ def test_every_handoff_matches_the_generators_ground_truth(home, sandbox):
         assert row["deal_id"] == expected["dealId"], key
         won = row["won_amount"]
         assert (None if won is None else float(won)) == expected["wonAmount"], key
+
+
+def test_dbt_docs_render_the_marts_and_the_funnel_contract(home, sandbox, tmp_path):
+    """`dbt docs generate` works on the built warehouse, every mart column is described, and the
+    contract's docs block is there for the docs site."""
+    assert run_full_sync().success
+    dbt = Path(sys.executable).parent / "dbt"
+    completed = subprocess.run(
+        [str(dbt), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(tmp_path)], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    catalog = json.loads((tmp_path / "catalog.json").read_text())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    marts = [node for node in manifest["nodes"].values()
+             if node["resource_type"] == "model" and node["schema"] == "marts"]
+    assert {"fct_handoffs", "dim_people", "fct_attribution", "mart_funnel_conversion"} <= {m["name"] for m in marts}
+    for mart in marts:
+        assert mart["unique_id"] in catalog["nodes"], mart["name"]
+        undocumented = [name for name, column in mart["columns"].items() if not column["description"]]
+        assert undocumented == [], mart["name"]
+    [contract_doc] = [doc for doc in manifest["docs"].values() if doc["name"] == "funnel_contract"]
+    assert "demo_request" in contract_doc["block_contents"]

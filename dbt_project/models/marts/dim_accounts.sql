@@ -6,16 +6,9 @@ with companies as (
 
 ),
 
-{#- A company takes the largest band its employee count reaches. -#}
 segments as (
 
-    select
-        companies.crm_company_id,
-        segments.segment,
-        row_number() over (partition by companies.crm_company_id order by segments.min_employees desc) as nth
-    from companies
-    inner join {{ ref('contract_segments') }} as segments
-        on companies.employees >= segments.min_employees
+    select * from {{ ref('int_accounts__segments') }}
 
 )
 
@@ -31,4 +24,4 @@ select
     companies.is_archived
 
 from companies
-left join segments on segments.crm_company_id = companies.crm_company_id and segments.nth = 1
+left join segments on segments.crm_company_id = companies.crm_company_id

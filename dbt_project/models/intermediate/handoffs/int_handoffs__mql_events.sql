@@ -103,28 +103,19 @@ hand_raised as (
 
 ),
 
-accounts as (
-
-    select
-        associations.from_object_id as crm_contact_id,
-        max(companies.employees) as employees
-    from {{ ref('stg_crm__associations') }} as associations
-    inner join {{ ref('stg_crm__companies') }} as companies
-        on companies.crm_company_id = associations.to_object_id
-    where associations.from_object_type = 'contacts' and associations.to_object_type = 'companies'
-    group by 1
-
-),
-
+{#- A contact's segment is its company's; with several companies, the largest one's. -#}
 segments as (
 
     select
-        accounts.crm_contact_id,
-        segments.segment,
-        row_number() over (partition by accounts.crm_contact_id order by segments.min_employees desc) as nth
-    from accounts
-    inner join {{ ref('contract_segments') }} as segments
-        on accounts.employees >= segments.min_employees
+        associations.from_object_id as crm_contact_id,
+        accounts.segment,
+        row_number() over (
+            partition by associations.from_object_id order by accounts.employees desc, accounts.crm_company_id
+        ) as nth
+    from {{ ref('stg_crm__associations') }} as associations
+    inner join {{ ref('int_accounts__segments') }} as accounts
+        on accounts.crm_company_id = associations.to_object_id
+    where associations.from_object_type = 'contacts' and associations.to_object_type = 'companies'
 
 ),
 
