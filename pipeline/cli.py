@@ -7,7 +7,6 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +28,6 @@ app.add_typer(sandbox_app, name="sandbox")
 # Bound to the terminal now: during a run, stdout (dbt's log stream) goes to a log file instead.
 console = Console(file=sys.stdout)
 
-SANDBOX_START_TIMEOUT = 120
 
 Scale = Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")]
 Seed = Annotated[int, typer.Option(help="The same seed gives the same company.")]
@@ -213,55 +211,30 @@ def sync(
 @app.command()
 def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> None:
     """Start the sandbox, run the whole pipeline against it once, summarize, and stop the sandbox."""
+    from pipeline.sandbox_process import sandbox_process
+
     home = DataHome.from_env().prepare()
     connection_file = home.root / "sandbox" / "demo-connection.json"
-    connection_file.unlink(missing_ok=True)
     # Ctrl-C and a polite kill both end here the same way: stop what was started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     company = ["--dataset", str(dataset.resolve())] if dataset else ["--scale", scale, "--seed", str(seed)]
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "sandbox", "serve", *company,
-         "--port", "0", "--connection-file", str(connection_file), "--stop-with-parent"],
-        cwd=PROJECT_DIR, start_new_session=True, stdout=subprocess.DEVNULL)
     try:
-        with console.status(f"Starting the sandbox with the {dataset or scale} company…"):
-            _wait_for(connection_file, sandbox)
-        # The website's history arrives as a Segment storage destination would deliver it.
-        from sandbox.website import export_web_events
+        with contextlib.ExitStack() as running:
+            with console.status(f"Starting the sandbox with the {dataset or scale} company…"):
+                running.enter_context(sandbox_process(company, connection_file))
+            # The website's history arrives as a Segment storage destination would deliver it.
+            from sandbox.website import export_web_events
 
-        web_export = home.root / "sandbox" / "web-export"
-        with console.status("Exporting the website's events…"):
-            export_web_events(_company_store(scale, seed, dataset), web_export)
-        os.environ["HANDOFF_WEB_EVENT_DIRS"] = str(web_export)
-        os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
-        summary = _materialize_with_progress(home)
+            web_export = home.root / "sandbox" / "web-export"
+            with console.status("Exporting the website's events…"):
+                export_web_events(_company_store(scale, seed, dataset), web_export)
+            os.environ["HANDOFF_WEB_EVENT_DIRS"] = str(web_export)
+            os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
+            summary = _materialize_with_progress(home)
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted; stopping the sandbox.[/yellow]")
         raise typer.Exit(130) from None
-    finally:
-        _stop(sandbox)
-        connection_file.unlink(missing_ok=True)
     _finish(home, summary)
-
-
-def _wait_for(connection_file: Path, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + SANDBOX_START_TIMEOUT
-    while not connection_file.exists():
-        if process.poll() is not None:
-            raise RuntimeError(f"the sandbox exited with status {process.returncode} before serving")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the sandbox did not start within {SANDBOX_START_TIMEOUT} s")
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _materialize_with_progress(home: DataHome):

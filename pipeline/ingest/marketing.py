@@ -36,6 +36,7 @@ MAX_ATTEMPTS = 8
 CALLS_PER_20S = 100  # Marketo's rate limit
 CALLS_PER_20S_VARIABLE = "HANDOFF_MARKETING_CALLS_PER_20S"  # another subscription's limit
 MEMBER_FIELDS = "leadId,statusName,reachedSuccess,membershipDate,acquiredBy,updatedAt"
+HISTORY_DAYS = 730  # how far back the first run reads activities and deleted leads
 
 
 def calls_per_20s() -> int:
@@ -134,7 +135,7 @@ def flatten_activity(activity: dict) -> dict:
 
 @dlt.source(name="marketing", max_table_nesting=0)
 def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secrets.value,
-                     client_secret: str = dlt.secrets.value, history_days: int = 730):
+                     client_secret: str = dlt.secrets.value, history_days: int = HISTORY_DAYS):
     client = MarketoClient(base_url, client_id, client_secret)
 
     @dlt.resource(name="activity_types", primary_key="id", write_disposition="replace")
