@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from pipeline.sandbox_process import sandbox_state_dir
 from pipeline.settings import PROJECT_DIR, DataHome, MissingConnectionError, load_connections
 
 app = typer.Typer(help="Handoff: one lead-to-revenue funnel from your CRM, marketing automation and website.",
@@ -33,12 +33,6 @@ Scale = Annotated[str, typer.Option(help="Company size: tiny, small, medium or l
 Seed = Annotated[int, typer.Option(help="The same seed gives the same company.")]
 DatasetDir = Annotated[Path | None, typer.Option(
     help="Use this dataset folder (the format `handoff sandbox generate` writes) instead.")]
-
-
-def _state_dir(home: DataHome, scale: str, seed: int, dataset: Path | None) -> Path:
-    """Where the sandbox keeps this company's state, so every command finds the same one."""
-    name = f"dataset-{hashlib.sha1(str(dataset.resolve()).encode()).hexdigest()[:10]}" if dataset else f"{scale}-seed{seed}"
-    return home.root / "sandbox" / name
 
 
 @sandbox_app.command("serve")
@@ -83,7 +77,7 @@ def sandbox_serve(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--pace") from error
     home = DataHome.from_env().prepare()
-    state_dir = _state_dir(home, scale, seed, dataset)
+    state_dir = sandbox_state_dir(home, scale, seed, dataset)
     if reset:
         shutil.rmtree(state_dir, ignore_errors=True)
     connection_file = connection_file or home.connection_file
@@ -136,7 +130,7 @@ def sandbox_generate(
 def _company_store(scale: str, seed: int, dataset: Path | None):
     from sandbox.server import build_sandbox
 
-    state_dir = _state_dir(DataHome.from_env().prepare(), scale, seed, dataset)
+    state_dir = sandbox_state_dir(DataHome.from_env().prepare(), scale, seed, dataset)
     with console.status(f"Preparing the {state_dir.name} company…"):
         return build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset).store
 
@@ -274,6 +268,56 @@ def _finish(home: DataHome, summary) -> None:
     if not summary.success or summary.checks_failed:
         console.print(f"[red]The run did not succeed: {summary.failure or 'failed checks'}[/red]")
         raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    scale: Scale = "small",
+    seed: Seed = 7,
+    runs: Annotated[int, typer.Option(min=1, help="Runs per figure; each figure is their median.")] = 3,
+    rate_limit_factor: Annotated[float, typer.Option(
+        min=0.01, help="The vendors' published rate limits times this, in the sandbox and in Handoff's pacing "
+                       "alike (1 = the published limits).")] = 100.0,
+    compare: Annotated[str | None, typer.Option(
+        help="Also report how time grows from this scale's last benchmark report to this one.")] = None,
+) -> None:
+    """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs.
+    Prints a table and writes it as JSON to <data home>/reports/bench-<scale>.json."""
+    import json
+
+    from pipeline.bench.company import BenchCompany, BenchLimits
+    from pipeline.bench.measurements import Bench, run_bench
+    from pipeline.bench.report import BenchReport
+    from pipeline.bench.worker import MeasuredTaskFailed
+    from sandbox.simulation import SCALES
+
+    if scale not in SCALES:
+        raise typer.BadParameter(f"choose one of {', '.join(SCALES)}", param_hint="--scale")
+    home = DataHome.from_env().prepare()
+    compared_file = home.reports / f"bench-{compare}.json"
+    compared = json.loads(compared_file.read_text()) if compare and compared_file.exists() else None
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with console.status(f"Preparing the {scale} company (seed {seed})…"):
+        company = BenchCompany.in_home(home, scale, seed).prepare()
+    limits = BenchLimits(rate_limit_factor)
+    report = BenchReport(scale=scale, seed=seed, runs=runs, limits=limits.as_json(),
+                         company={"people": SCALES[scale], "records": company.counts()})
+    log = home.reports / f"bench-{scale}.log"
+    try:
+        with open(log, "w") as output, console.status("Benchmarking…") as status:
+            run_bench(Bench(home, company, limits, report, output,
+                            lambda doing: status.update(f"Benchmarking the {scale} company: {doing}…")),
+                      compared, compare)
+    except MeasuredTaskFailed as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted; nothing was reported.[/yellow]")
+        raise typer.Exit(130) from None
+    report_file = home.reports / f"bench-{scale}.json"
+    report.save(report_file)
+    console.print(report.table())
+    console.print(f"Report: {report_file}; output of the measured runs: {log}")
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -12,9 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from pipeline.settings import PROJECT_DIR
+from pipeline.settings import PROJECT_DIR, DataHome
 
 START_TIMEOUT_S = 120
+
+
+def sandbox_state_dir(home: DataHome, scale: str, seed: int, dataset: Path | None) -> Path:
+    """Where the sandbox keeps this company's state, so every command finds the same one."""
+    name = f"dataset-{hashlib.sha1(str(dataset.resolve()).encode()).hexdigest()[:10]}" if dataset else f"{scale}-seed{seed}"
+    return home.root / "sandbox" / name
 
 
 @contextlib.contextmanager
