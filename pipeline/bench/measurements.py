@@ -10,15 +10,16 @@ sync runs in a process of its own, for its peak memory.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO
 
 from pipeline.bench.company import BenchCompany, BenchLimits, ServedCompany, served_company
 from pipeline.bench.report import CHANGE_SHARES, NOT_MEASURED_YET, NOT_RUN, SYSTEMS, BenchReport, percent
-from pipeline.bench.worker import Measured, run_measured
+from pipeline.bench.worker import Measured, MeasuredTaskFailed, run_measured
 from pipeline.settings import DataHome
 from sandbox.faults import Limits
 
@@ -41,15 +42,25 @@ class Bench:
     def measured(self, served: ServedCompany, task: str, system: str = "all") -> Measured:
         return run_measured(task, system, served.environment(), self.output)
 
+    @contextlib.contextmanager
+    def failing_figures(self, prefixes: tuple[str, ...]) -> Iterator[None]:
+        """A measured process that fails fails the figures under ``prefixes`` that no run measured,
+        and the benchmark carries on with the next measurements: a long benchmark keeps what it got."""
+        try:
+            yield
+        except MeasuredTaskFailed as failure:
+            self.report.fail_unmeasured(prefixes, str(failure))
+
 
 def run_bench(bench: Bench, compared: dict | None, compared_scale: str | None) -> BenchReport:
     for run in range(1, bench.report.runs + 1):
         bench.status(f"run {run} of {bench.report.runs}: serving the company")
-        with bench.served("ingest") as served:
+        with bench.failing_figures(tuple(f"{system}." for system in SYSTEMS) + ("changes.", "all.")), \
+                bench.served("ingest") as served:
             full_loads = measure_full_loads(bench, served)
             measure_download_only(bench, served, full_loads)
             measure_incremental_loads(bench, served, full_loads)
-        with bench.served("sync") as served:
+        with bench.failing_figures(("sync.",)), bench.served("sync") as served:
             full_sync = measure_full_sync(bench, served)
             measure_sync_cycles(bench, served, full_sync)
     measure_growth(bench.report, compared, compared_scale)
@@ -156,6 +167,10 @@ def measure_growth(report: BenchReport, compared: dict | None, compared_scale: s
         return
     theirs = compared["figures"]
     for key, (seconds, rows) in keys.items():
+        if any(value is None for value in (report.figures[seconds].value, theirs[seconds]["value"],
+                                           *(report.figures[r].value for r in rows), *(theirs[r]["value"] for r in rows))):
+            report.leave_out(key, NOT_RUN, f"not measured in this report or in the {compared_scale} one")
+            continue
         data_ratio = sum(report.figures[r].value for r in rows) / sum(theirs[r]["value"] for r in rows)
         if data_ratio <= 1:
             report.leave_out(key, NOT_RUN, f"the {compared_scale} company is not smaller")

@@ -16,7 +16,7 @@ from rich.table import Table
 SYSTEMS = {"crm": "CRM", "marketing": "marketing automation", "web": "website events"}
 # Changed shares of the company's records, by the key their figures carry.
 CHANGE_SHARES = {"0.1pct": 0.001, "1pct": 0.01}
-MEASURED, NOT_MEASURED_YET, NOT_RUN = "measured", "not measured yet", "not run"
+MEASURED, NOT_MEASURED_YET, NOT_RUN, FAILED = "measured", "not measured yet", "not run", "failed"
 PEAK_MEMORY_TARGET_MB = 1536
 
 
@@ -105,7 +105,7 @@ def figure_catalog() -> dict[str, Figure]:
     figures.update({
         "sync.full.seconds": Figure("full sync wall time", "s", section),
         "sync.full.peak_rss_mb": Figure("full sync peak memory (RSS of the largest process)", "MB", section),
-        "sync.unchanged.share": Figure("next sync, nothing changed but the write-back: share of the full sync",
+        "sync.unchanged.share": Figure("next sync, only the write-back changed: share of the full sync",
                                        "%", section),
     })
     for key, share in CHANGE_SHARES.items():
@@ -151,6 +151,16 @@ class BenchReport:
 
     def leave_out(self, key: str, status: str, reason: str) -> None:
         self.figures[key].status, self.figures[key].reason = status, reason
+
+    def fail_unmeasured(self, prefixes: tuple[str, ...], reason: str) -> None:
+        """Figures under ``prefixes`` that no run has measured, marked as failed for ``reason``."""
+        for key, figure in self.figures.items():
+            if key.startswith(prefixes) and not figure.values:
+                self.leave_out(key, FAILED, reason)
+
+    @property
+    def failed(self) -> list[str]:
+        return [key for key, figure in self.figures.items() if figure.status == FAILED]
 
     def as_json(self) -> dict:
         return {"scale": self.scale, "seed": self.seed, "runs": self.runs, "started_at": self.started_at,
