@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO
 
+import httpx
+
 from pipeline.bench.company import BenchCompany, BenchLimits, ServedCompany, served_company
 from pipeline.bench.report import CHANGE_SHARES, NOT_MEASURED_YET, NOT_RUN, SYSTEMS, BenchReport, percent
 from pipeline.bench.worker import Measured, MeasuredTaskFailed, run_measured
@@ -50,6 +52,8 @@ class Bench:
             yield
         except MeasuredTaskFailed as failure:
             self.report.fail_unmeasured(prefixes, str(failure))
+        except httpx.HTTPError as failure:
+            self.report.fail_unmeasured(prefixes, f"the sandbox stopped answering: {failure}")
 
 
 def run_bench(bench: Bench, compared: dict | None, compared_scale: str | None) -> BenchReport:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from pipeline.settings import PROJECT_DIR, DataHome, load_connections
 
 # ru_maxrss is in kibibytes on Linux and in bytes on macOS.
 MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024
+EXIT_POLL_S = 0.2
 
 
 class MeasuredTaskFailed(RuntimeError):
@@ -43,15 +45,29 @@ def run_measured(task: str, system: str, environment: dict[str, str], output: IO
         output.flush()
         process = subprocess.Popen([sys.executable, "-m", "pipeline.bench.worker", task, system, str(result_file)],
                                    cwd=PROJECT_DIR, env=environment, stdout=output, stderr=subprocess.STDOUT)
-        # wait4, not wait: the resource usage of this child and its children alone, not of every
-        # child this process ever had.
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode:
-            raise MeasuredTaskFailed(f"{task} of {system} failed with exit status {process.returncode}; "
+        status, usage = _wait_for_exit(process)
+        exit_code = os.waitstatus_to_exitcode(status)
+        if exit_code:
+            raise MeasuredTaskFailed(f"{task} of {system} failed with exit status {exit_code}; "
                                      f"its output is in {output.name}")
         result = json.loads(result_file.read_text())
     return Measured(result["seconds"], usage.ru_maxrss * MAXRSS_BYTES / 2**20, result["outcome"])
+
+
+def _wait_for_exit(process: subprocess.Popen) -> tuple[int, resource.struct_rusage]:
+    """The exit status and resource usage of this child (and its children) alone, where wait() would
+    give neither. Polled, so that Ctrl-C reaches this process, which then ends the child too."""
+    try:
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                return status, usage
+            time.sleep(EXIT_POLL_S)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
 
 
 def load(system: str) -> tuple[float, dict]:
