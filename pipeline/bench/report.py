@@ -130,8 +130,10 @@ def figure_catalog() -> dict[str, Figure]:
 
 
 def machine() -> dict:
+    """The machine, and how busy it was when the benchmark started: other work skews the figures."""
     return {"cpus": os.cpu_count(),
             "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "load_average_at_start": round(os.getloadavg()[0], 2),
             "platform": platform.platform(), "python": platform.python_version()}
 
 
@@ -175,7 +177,8 @@ class BenchReport:
         limits = self.limits
         table = Table(title=f"handoff bench: the {self.scale} company (seed {self.seed}), "
                             f"median of {self.runs} run{'s' if self.runs > 1 else ''}",
-                      caption=f"{self.machine['cpus']} CPUs, {self.machine['memory_gb']} GB memory. Rate limits: "
+                      caption=f"{self.machine['cpus']} CPUs, {self.machine['memory_gb']} GB memory, load average "
+                              f"{self.machine['load_average_at_start']} at the start. Rate limits: "
                               f"the vendors' × {limits['factor']:g} (CRM "
                               f"{limits['sandbox']['crm_requests_per_10s']:,} requests/10 s, marketing automation "
                               f"{limits['sandbox']['marketing_requests_per_20s']:,} calls/20 s), in the sandbox "
