@@ -22,8 +22,6 @@ from sandbox.webhooks import WebhookSender, WebhookSettings
 from sandbox.website import Website
 
 LISTEN_BACKLOG = 2048  # uvicorn's
-
-
 OWNER_CALENDAR_COLUMNS = ("owner_id", "email", "time_zone", "country", "start_hour", "end_hour")
 
 

@@ -34,8 +34,10 @@ from sandbox.simulation import generate
 from sandbox.store import SandboxStore
 from sandbox.website import export_web_events
 
-# Settings a measured process must not inherit: they would point it at other systems.
-FOREIGN_SETTINGS = ("HANDOFF_CRM_", "HANDOFF_MARKETING_", "DAGSTER_HOME")
+# Settings a measured process must not inherit: they would point it at other systems, or at another
+# warehouse than the embedded DuckDB file the benchmark measures, one per run.
+FOREIGN_SETTINGS = ("HANDOFF_CRM_", "HANDOFF_MARKETING_", "HANDOFF_OWNER_CALENDARS", "HANDOFF_DBT_TARGET",
+                    "HANDOFF_PG_", "DAGSTER_HOME")
 
 
 @dataclass(frozen=True)
