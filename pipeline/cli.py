@@ -314,8 +314,10 @@ def bench(
     report.save(report_file)
     console.print(report.table())
     console.print(f"Report: {report_file}; output of the measured runs: {log}")
+    for failure in report.failures:
+        console.print(f"[yellow]{failure}[/yellow]")
     if report.failed:
-        console.print(f"[red]{len(report.failed)} figures could not be measured; see {log}[/red]")
+        console.print(f"[red]{len(report.failed)} figures could not be measured in any run; see {log}[/red]")
         raise typer.Exit(1)
 
 

@@ -45,26 +45,26 @@ class Bench:
         return run_measured(task, system, served.environment(), self.output)
 
     @contextlib.contextmanager
-    def failing_figures(self, prefixes: tuple[str, ...]) -> Iterator[None]:
-        """A measured process that fails fails the figures under ``prefixes`` that no run measured,
-        and the benchmark carries on with the next measurements: a long benchmark keeps what it got."""
+    def failing_figures(self, run: int, prefixes: tuple[str, ...]) -> Iterator[None]:
+        """A measured process that fails is recorded against the figures under ``prefixes``, and the
+        benchmark carries on with the next measurements: a long benchmark keeps what it got."""
         try:
             yield
         except MeasuredTaskFailed as failure:
-            self.report.fail_unmeasured(prefixes, str(failure))
+            self.report.record_failure(run, prefixes, str(failure))
         except httpx.HTTPError as failure:
-            self.report.fail_unmeasured(prefixes, f"the sandbox stopped answering: {failure}")
+            self.report.record_failure(run, prefixes, f"the sandbox stopped answering: {failure}")
 
 
 def run_bench(bench: Bench, compared: dict | None, compared_scale: str | None) -> BenchReport:
     for run in range(1, bench.report.runs + 1):
         bench.status(f"run {run} of {bench.report.runs}: serving the company")
-        with bench.failing_figures(tuple(f"{system}." for system in SYSTEMS) + ("changes.", "all.")), \
+        with bench.failing_figures(run, tuple(f"{system}." for system in SYSTEMS) + ("changes.", "all.")), \
                 bench.served("ingest") as served:
             full_loads = measure_full_loads(bench, served)
             measure_download_only(bench, served, full_loads)
             measure_incremental_loads(bench, served, full_loads)
-        with bench.failing_figures(("sync.",)), bench.served("sync") as served:
+        with bench.failing_figures(run, ("sync.",)), bench.served("sync") as served:
             full_sync = measure_full_sync(bench, served)
             measure_sync_cycles(bench, served, full_sync)
     measure_growth(bench.report, compared, compared_scale)

@@ -147,6 +147,7 @@ class BenchReport:
     machine: dict = field(default_factory=machine)
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     figures: dict[str, Figure] = field(default_factory=figure_catalog)
+    failures: list[str] = field(default_factory=list)  # what failed in which run, and why
 
     def add(self, key: str, value: float) -> None:
         self.figures[key].values.append(value)
@@ -154,8 +155,10 @@ class BenchReport:
     def leave_out(self, key: str, status: str, reason: str) -> None:
         self.figures[key].status, self.figures[key].reason = status, reason
 
-    def fail_unmeasured(self, prefixes: tuple[str, ...], reason: str) -> None:
-        """Figures under ``prefixes`` that no run has measured, marked as failed for ``reason``."""
+    def record_failure(self, run: int, prefixes: tuple[str, ...], reason: str) -> None:
+        """A measurement of run ``run`` failed: the figures under ``prefixes`` that no run has
+        measured are marked as failed, and the failure is listed with the report."""
+        self.failures.append(f"run {run}: {reason}")
         for key, figure in self.figures.items():
             if key.startswith(prefixes) and not figure.values:
                 self.leave_out(key, FAILED, reason)
@@ -167,7 +170,8 @@ class BenchReport:
     def as_json(self) -> dict:
         return {"scale": self.scale, "seed": self.seed, "runs": self.runs, "started_at": self.started_at,
                 "machine": self.machine, "limits": self.limits, "company": self.company,
-                "figures": {key: figure.as_json() for key, figure in self.figures.items()}}
+                "figures": {key: figure.as_json() for key, figure in self.figures.items()},
+                "failures": self.failures}
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,6 +205,7 @@ class BenchReport:
                 continue
             colour = {True: "green", False: "red", None: "default"}[figure.meets_target]
             each_run = [", ".join(format_value(value, figure.unit) for value in figure.values)] if self.runs > 1 else []
-            table.add_row(f"  {figure.label}", f"[{colour}]{format_value(figure.value, figure.unit)}[/{colour}]",
-                          figure.target_text(), *each_run)
+            missing = f" [yellow]({len(figure.values)} of {self.runs} runs)[/yellow]" if len(figure.values) < self.runs else ""
+            table.add_row(f"  {figure.label}{missing}",
+                          f"[{colour}]{format_value(figure.value, figure.unit)}[/{colour}]", figure.target_text(), *each_run)
         return table

@@ -20,7 +20,8 @@ def test_a_figure_is_the_median_of_its_runs_and_checked_against_its_target():
 def test_a_failed_measurement_fails_only_the_figures_no_run_measured():
     bench = report()
     bench.add("sync.full.seconds", 60.0)
-    bench.fail_unmeasured(("sync.",), "exit status -9")
+    bench.record_failure(2, ("sync.",), "exit status -9")
+    assert bench.failures == ["run 2: exit status -9"]
     assert bench.figures["sync.full.seconds"].status == MEASURED
     assert bench.figures["sync.full.peak_rss_mb"].status == FAILED
     assert bench.figures["crm.full_load.seconds"].status == MEASURED  # other prefixes untouched
