@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -19,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from pipeline.sandbox_process import sandbox_state_dir
 from pipeline.settings import PROJECT_DIR, DataHome, MissingConnectionError, load_connections
 
 app = typer.Typer(help="Handoff: one lead-to-revenue funnel from your CRM, marketing automation and website.",
@@ -29,18 +28,11 @@ app.add_typer(sandbox_app, name="sandbox")
 # Bound to the terminal now: during a run, stdout (dbt's log stream) goes to a log file instead.
 console = Console(file=sys.stdout)
 
-SANDBOX_START_TIMEOUT = 120
 
 Scale = Annotated[str, typer.Option(help="Company size: tiny, small, medium or large.")]
 Seed = Annotated[int, typer.Option(help="The same seed gives the same company.")]
 DatasetDir = Annotated[Path | None, typer.Option(
     help="Use this dataset folder (the format `handoff sandbox generate` writes) instead.")]
-
-
-def _state_dir(home: DataHome, scale: str, seed: int, dataset: Path | None) -> Path:
-    """Where the sandbox keeps this company's state, so every command finds the same one."""
-    name = f"dataset-{hashlib.sha1(str(dataset.resolve()).encode()).hexdigest()[:10]}" if dataset else f"{scale}-seed{seed}"
-    return home.root / "sandbox" / name
 
 
 @sandbox_app.command("serve")
@@ -85,7 +77,7 @@ def sandbox_serve(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--pace") from error
     home = DataHome.from_env().prepare()
-    state_dir = _state_dir(home, scale, seed, dataset)
+    state_dir = sandbox_state_dir(home, scale, seed, dataset)
     if reset:
         shutil.rmtree(state_dir, ignore_errors=True)
     connection_file = connection_file or home.connection_file
@@ -138,7 +130,7 @@ def sandbox_generate(
 def _company_store(scale: str, seed: int, dataset: Path | None):
     from sandbox.server import build_sandbox
 
-    state_dir = _state_dir(DataHome.from_env().prepare(), scale, seed, dataset)
+    state_dir = sandbox_state_dir(DataHome.from_env().prepare(), scale, seed, dataset)
     with console.status(f"Preparing the {state_dir.name} company…"):
         return build_sandbox(state_dir, scale=scale, seed=seed, dataset_dir=dataset).store
 
@@ -213,55 +205,30 @@ def sync(
 @app.command()
 def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> None:
     """Start the sandbox, run the whole pipeline against it once, summarize, and stop the sandbox."""
+    from pipeline.sandbox_process import sandbox_process
+
     home = DataHome.from_env().prepare()
     connection_file = home.root / "sandbox" / "demo-connection.json"
-    connection_file.unlink(missing_ok=True)
     # Ctrl-C and a polite kill both end here the same way: stop what was started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     company = ["--dataset", str(dataset.resolve())] if dataset else ["--scale", scale, "--seed", str(seed)]
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "sandbox", "serve", *company,
-         "--port", "0", "--connection-file", str(connection_file), "--stop-with-parent"],
-        cwd=PROJECT_DIR, start_new_session=True, stdout=subprocess.DEVNULL)
     try:
-        with console.status(f"Starting the sandbox with the {dataset or scale} company…"):
-            _wait_for(connection_file, sandbox)
-        # The website's history arrives as a Segment storage destination would deliver it.
-        from sandbox.website import export_web_events
+        with contextlib.ExitStack() as running:
+            with console.status(f"Starting the sandbox with the {dataset or scale} company…"):
+                running.enter_context(sandbox_process(company, connection_file))
+            # The website's history arrives as a Segment storage destination would deliver it.
+            from sandbox.website import export_web_events
 
-        web_export = home.root / "sandbox" / "web-export"
-        with console.status("Exporting the website's events…"):
-            export_web_events(_company_store(scale, seed, dataset), web_export)
-        os.environ["HANDOFF_WEB_EVENT_DIRS"] = str(web_export)
-        os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
-        summary = _materialize_with_progress(home)
+            web_export = home.root / "sandbox" / "web-export"
+            with console.status("Exporting the website's events…"):
+                export_web_events(_company_store(scale, seed, dataset), web_export)
+            os.environ["HANDOFF_WEB_EVENT_DIRS"] = str(web_export)
+            os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
+            summary = _materialize_with_progress(home)
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted; stopping the sandbox.[/yellow]")
         raise typer.Exit(130) from None
-    finally:
-        _stop(sandbox)
-        connection_file.unlink(missing_ok=True)
     _finish(home, summary)
-
-
-def _wait_for(connection_file: Path, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + SANDBOX_START_TIMEOUT
-    while not connection_file.exists():
-        if process.poll() is not None:
-            raise RuntimeError(f"the sandbox exited with status {process.returncode} before serving")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the sandbox did not start within {SANDBOX_START_TIMEOUT} s")
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _materialize_with_progress(home: DataHome):
@@ -300,6 +267,57 @@ def _finish(home: DataHome, summary) -> None:
                   f"(DAGSTER_HOME={home.dagster_home} dagster dev -w workspace.yaml)")
     if not summary.success or summary.checks_failed:
         console.print(f"[red]The run did not succeed: {summary.failure or 'failed checks'}[/red]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    scale: Scale = "small",
+    seed: Seed = 7,
+    runs: Annotated[int, typer.Option(min=1, help="Runs per figure; each figure is their median.")] = 3,
+    rate_limit_factor: Annotated[float, typer.Option(
+        min=0.01, help="The vendors' published rate limits times this, in the sandbox and in Handoff's pacing "
+                       "alike (1 = the published limits).")] = 100.0,
+    compare: Annotated[str | None, typer.Option(
+        help="Also report how time grows from this scale's last benchmark report to this one.")] = None,
+) -> None:
+    """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs.
+    Prints a table and writes it as JSON to <data home>/reports/bench-<scale>.json."""
+    import json
+
+    from pipeline.bench.company import BenchCompany, BenchLimits
+    from pipeline.bench.measurements import Bench, run_bench
+    from pipeline.bench.report import BenchReport
+    from sandbox.simulation import SCALES
+
+    if scale not in SCALES:
+        raise typer.BadParameter(f"choose one of {', '.join(SCALES)}", param_hint="--scale")
+    home = DataHome.from_env().prepare()
+    compared_file = home.reports / f"bench-{compare}.json"
+    compared = json.loads(compared_file.read_text()) if compare and compared_file.exists() else None
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with console.status(f"Preparing the {scale} company (seed {seed})…"):
+        company = BenchCompany.in_home(home, scale, seed).prepare()
+    limits = BenchLimits(rate_limit_factor)
+    report = BenchReport(scale=scale, seed=seed, runs=runs, limits=limits.as_json(),
+                         company={"people": SCALES[scale], "records": company.counts()})
+    log = home.reports / f"bench-{scale}.log"
+    try:
+        with open(log, "w") as output, console.status("Benchmarking…") as status:
+            run_bench(Bench(home, company, limits, report, output,
+                            lambda doing: status.update(f"Benchmarking the {scale} company: {doing}…")),
+                      compared, compare)
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted; nothing was reported.[/yellow]")
+        raise typer.Exit(130) from None
+    report_file = home.reports / f"bench-{scale}.json"
+    report.save(report_file)
+    console.print(report.table())
+    console.print(f"Report: {report_file}; output of the measured runs: {log}")
+    for failure in report.failures:
+        console.print(f"[yellow]{failure}[/yellow]")
+    if report.failed:
+        console.print(f"[red]{len(report.failed)} figures could not be measured in any run; see {log}[/red]")
         raise typer.Exit(1)
 
 

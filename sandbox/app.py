@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.crm import CrmStore, HubSpotError, crm_router
 from sandbox.dataset import Dataset
@@ -15,6 +18,7 @@ from sandbox.website import SEGMENT_PREFIX, Website, segment_router
 
 CRM_PREFIX = "/hubspot"
 MARKETING_PREFIX = "/marketo"
+STAND_IN_PREFIXES = {CRM_PREFIX: "crm", MARKETING_PREFIX: "marketing", SEGMENT_PREFIX: "web"}
 
 
 class Sandbox:
@@ -45,16 +49,34 @@ class Sandbox:
         return connections
 
 
+class RequestCounter:
+    """ASGI middleware counting the requests each stand-in was sent (shown by ``/health``), so a
+    client can see how many calls a run took, retries and refusals included."""
+
+    def __init__(self, app: ASGIApp, served: Counter):
+        self.app = app
+        self.served = served
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            prefix = "/" + scope["path"].split("/", 2)[1]
+            if prefix in STAND_IN_PREFIXES:
+                self.served[STAND_IN_PREFIXES[prefix]] += 1
+        await self.app(scope, receive, send)
+
+
 def create_app(sandbox: Sandbox) -> FastAPI:
     app = FastAPI(title="Handoff sandbox", docs_url=None, redoc_url=None)
     app.include_router(crm_router(sandbox.crm, sandbox.crm_access_token, sandbox.limits), prefix=CRM_PREFIX)
     app.include_router(marketing_router(sandbox.marketing), prefix=MARKETING_PREFIX)
     app.include_router(segment_router(sandbox.website), prefix=SEGMENT_PREFIX)
     app.add_middleware(FaultInjection, faults=sandbox.faults, hubspot_prefix=CRM_PREFIX)
+    served: Counter = Counter()
+    app.add_middleware(RequestCounter, served=served)
 
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "company": sandbox.store.manifest()}
+        return {"status": "ok", "company": sandbox.store.manifest(), "requests_served": dict(served)}
 
     @app.exception_handler(HubSpotError)
     def hubspot_error(_: Request, error: HubSpotError):

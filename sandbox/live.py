@@ -60,6 +60,8 @@ PAUSED_POLL_S = 0.02
 MERGE_SHARE = 0.7  # of duplicates cleaned up; the rest are deleted
 SYNC_SOURCE = "INTEGRATION"  # changes made by the marketing-automation sync
 REP_SOURCE = "CRM_UI"        # changes a sales rep makes by hand
+# A step creates or changes at most two records: a lead and its contact, or a duplicate and its original.
+MOST_RECORDS_PER_STEP = 2
 
 WEBSITE = "https://www.handoff-demo.example"
 PAGES = {"/": "Home", "/product": "Product", "/pricing": "Pricing", "/customers": "Customers",
@@ -239,6 +241,24 @@ class LiveCompany:
         happen = self.rng.choices([action for action, _ in happenings], [weight for _, weight in happenings])[0]
         happen(datetime.now(timezone.utc))
         self._send_website_calls()
+
+    def change_records(self, count: int) -> None:
+        """Live flat out, without waiting between steps, until at least ``count`` CRM records and
+        marketing leads were created or changed: a burst of the company's ordinary life (updates,
+        new activities and website events, duplicates merged or deleted), as a benchmark's
+        "1 % of records changed"."""
+        since = iso(datetime.now(timezone.utc))
+        # Counting scans two tables, so it is done only as often as the count could have been reached.
+        while (missing := count - self.records_changed_since(since)) > 0:
+            for _ in range(max(1, missing // MOST_RECORDS_PER_STEP)):
+                self.step()
+
+    def records_changed_since(self, stamp: str) -> int:
+        """CRM records and marketing leads created or changed at or after ``stamp``."""
+        return self.store.query_one(
+            """select (select count(*) from crm_objects where updated_at >= ?)
+                      + (select count(*) from marketing_leads where updated_at >= ?) as changed""",
+            (stamp, stamp))["changed"]
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))

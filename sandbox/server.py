@@ -21,7 +21,7 @@ from sandbox.store import SandboxStore
 from sandbox.webhooks import WebhookSender, WebhookSettings
 from sandbox.website import Website
 
-
+LISTEN_BACKLOG = 2048  # uvicorn's
 OWNER_CALENDAR_COLUMNS = ("owner_id", "email", "time_zone", "country", "start_hour", "end_hour")
 
 
@@ -57,6 +57,9 @@ class SandboxServer:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
+        # Listening from now on, a client that learns the address (from the connection file, written
+        # before the server runs) is queued until the server answers, rather than refused.
+        self._socket.listen(LISTEN_BACKLOG)
         self.base_url = "http://{}:{}".format(*self._socket.getsockname())
         config = uvicorn.Config(create_app(sandbox), log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)

@@ -2,10 +2,12 @@
 dbt gives the matching source, so the asset graph is one piece from API to mart."""
 
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 import dlt
+from dlt.sources import DltSource
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
@@ -14,7 +16,7 @@ from pipeline.ingest.crm import crm_source
 from pipeline.ingest.marketing import marketing_source
 from pipeline.ingest.web import web_source
 from pipeline.resources import SourceConnections
-from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, DataHome, postgres_credentials, warehouse_target
+from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, Connections, DataHome, postgres_credentials, warehouse_target
 from pipeline.transform.contract import load_contract
 
 
@@ -68,33 +70,53 @@ def announcing_drift(context: dg.AssetExecutionContext, pipeline: dlt.Pipeline,
                                    metadata={**(result.metadata or {}), "new_columns": added})
 
 
-def raw_assets(name: str, dataset: str, source_shape, home: DataHome, load_source):
-    """The assets of one dlt source, loaded into ``dataset``. ``load_source(connections)`` builds the
-    source to load when a run starts (the shape passed here only names its resources); every load
-    announces the columns it added."""
-    pipeline = raw_pipeline(f"handoff_{name}", dataset, home)
+@dataclass(frozen=True)
+class IngestedSystem:
+    """One system Handoff ingests: the raw dataset it lands in, the dlt source's shape (which only
+    names its resources, for the asset definitions) and how to build the source a run loads, from the
+    connections (read only when a run starts) and the data home."""
 
-    @dlt_assets(dlt_source=source_shape, dlt_pipeline=pipeline, name=f"{name}_ingest",
+    dataset: str
+    shape: Callable[[], DltSource]
+    connected: Callable[[Callable[[], Connections], DataHome], DltSource]
+
+
+INGESTED_SYSTEMS = {
+    "crm": IngestedSystem("raw_crm", lambda: crm_source(base_url="", access_token=""),
+                          lambda connections, _: crm_source(**vars(connections().crm))),
+    "marketing": IngestedSystem(
+        "raw_marketing", lambda: marketing_source(base_url="", client_id="", client_secret=""),
+        lambda connections, _: marketing_source(**vars(connections().require_marketing()))),
+    # The website's events are read from folders, not through a connection.
+    "web": IngestedSystem("raw_web", lambda: web_source(folders=[]),
+                          lambda _, home: web_source(folders=[str(folder) for folder in home.web_event_folders()])),
+    "reference": IngestedSystem(
+        "raw_reference", lambda: reference_source(default_country=""),
+        lambda connections, _: reference_source(
+            default_country=load_contract(DBT_PROJECT_DIR / "funnel_contract.yml").business_calendar.default.country,
+            owner_calendars_file=connections().owner_calendars_file)),
+}
+
+
+def system_pipeline(name: str, home: DataHome) -> dlt.Pipeline:
+    """The dlt pipeline that loads system ``name``: the same one whether Dagster or a script runs it."""
+    return raw_pipeline(f"handoff_{name}", INGESTED_SYSTEMS[name].dataset, home)
+
+
+def raw_assets(name: str, home: DataHome):
+    """The assets of one ingested system; every load announces the columns it added."""
+    system = INGESTED_SYSTEMS[name]
+    pipeline = system_pipeline(name, home)
+
+    @dlt_assets(dlt_source=system.shape(), dlt_pipeline=pipeline, name=f"{name}_ingest",
                 dagster_dlt_translator=HandoffDltTranslator(), pool=WAREHOUSE_POOL)
     def ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource, connections: SourceConnections):
-        source = load_source(connections)
+        source = system.connected(connections.load, home)
         yield from announcing_drift(context, pipeline, dlt.run(context=context, dlt_source=source))
 
     return ingest
 
 
 def build_ingest_defs(home: DataHome) -> dg.Definitions:
-    # The shapes stand in for the connections, which are read only when a run starts.
-    crm = raw_assets("crm", "raw_crm", crm_source(base_url="", access_token=""), home,
-                     lambda connections: crm_source(**vars(connections.load().crm)))
-    marketing = raw_assets(
-        "marketing", "raw_marketing", marketing_source(base_url="", client_id="", client_secret=""), home,
-        lambda connections: marketing_source(**vars(connections.load().require_marketing())))
-    web = raw_assets("web", "raw_web", web_source(folders=[]), home,
-                     lambda _: web_source(folders=[str(folder) for folder in home.web_event_folders()]))
-    reference = raw_assets(
-        "reference", "raw_reference", reference_source(default_country=""), home,
-        lambda connections: reference_source(
-            default_country=load_contract(DBT_PROJECT_DIR / "funnel_contract.yml").business_calendar.default.country,
-            owner_calendars_file=connections.load().owner_calendars_file))
-    return dg.Definitions(assets=[crm, marketing, web, reference], resources={"dlt": DagsterDltResource()})
+    return dg.Definitions(assets=[raw_assets(name, home) for name in INGESTED_SYSTEMS],
+                          resources={"dlt": DagsterDltResource()})

@@ -24,7 +24,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
-from pipeline.ingest.pacing import SlidingWindowLimiter, paced
+from pipeline.ingest.pacing import SlidingWindowLimiter, configured_budget, paced
 
 # Object type → the property that says when a record last changed.
 OBJECT_TYPES = {
@@ -53,7 +53,8 @@ LIST_PAGE_SIZE = 100   # HubSpot's maximum for list endpoints
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
 SEARCH_RESULT_CAP = 10_000  # HubSpot's search returns no more than this per query
 BATCH_SIZE = 100
-REQUESTS_PER_10S = 100  # HubSpot's burst limit for private apps; raise it for a higher tier
+REQUESTS_PER_10S = 100  # HubSpot's burst limit for private apps
+REQUESTS_PER_10S_VARIABLE = "HANDOFF_CRM_REQUESTS_PER_10S"  # another tier's limit
 
 ENVELOPE = pa.schema([
     pa.field("id", pa.string(), nullable=False),
@@ -71,10 +72,15 @@ class InvalidValue(ValueError):
     """A property value that does not fit the property's definition."""
 
 
-def crm_client(base_url: str, access_token: str, requests_per_10s: int = REQUESTS_PER_10S) -> RESTClient:
+def requests_per_10s() -> int:
+    """The CRM request budget Handoff paces itself to."""
+    return configured_budget(REQUESTS_PER_10S_VARIABLE, REQUESTS_PER_10S)
+
+
+def crm_client(base_url: str, access_token: str) -> RESTClient:
     return RESTClient(
         base_url=base_url,
-        session=paced(Client(raise_for_status=False).session, SlidingWindowLimiter(requests_per_10s, 10)),
+        session=paced(Client(raise_for_status=False).session, SlidingWindowLimiter(requests_per_10s(), 10)),
         auth=BearerTokenAuth(access_token),
         paginator=JSONResponseCursorPaginator(cursor_path="paging.next.after", cursor_param="after"),
         data_selector="results",

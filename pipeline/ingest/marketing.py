@@ -17,7 +17,7 @@ import dlt
 from dlt.common import logger
 from dlt.sources.helpers import requests
 
-from pipeline.ingest.pacing import SlidingWindowLimiter, paced
+from pipeline.ingest.pacing import SlidingWindowLimiter, configured_budget, paced
 
 # Marketo's standard activity types the funnel reads, in calls of at most ten types each.
 # Each call scans the same stream of activities whatever types it asks for, so one call of ten
@@ -34,7 +34,14 @@ BACK_OFF_ERRORS = {"604", "606", "608", "611", "615", "713"}  # timeouts, rate a
 QUOTA_ERROR = "607"
 MAX_ATTEMPTS = 8
 CALLS_PER_20S = 100  # Marketo's rate limit
+CALLS_PER_20S_VARIABLE = "HANDOFF_MARKETING_CALLS_PER_20S"  # another subscription's limit
 MEMBER_FIELDS = "leadId,statusName,reachedSuccess,membershipDate,acquiredBy,updatedAt"
+HISTORY_DAYS = 730  # how far back the first run reads activities and deleted leads
+
+
+def calls_per_20s() -> int:
+    """The marketing-automation call budget Handoff paces itself to."""
+    return configured_budget(CALLS_PER_20S_VARIABLE, CALLS_PER_20S)
 
 
 class MarketoError(RuntimeError):
@@ -51,11 +58,10 @@ class MarketoClient:
     rate and concurrency limits, and raises ``DailyQuotaReached`` on 607. HTTP-level retries (5xx,
     connection errors) come from dlt's requests helper."""
 
-    def __init__(self, base_url: str, client_id: str, client_secret: str, back_off_seconds: float = 2.0,
-                 calls_per_20s: int = CALLS_PER_20S):
+    def __init__(self, base_url: str, client_id: str, client_secret: str, back_off_seconds: float = 2.0):
         self.base_url = base_url.rstrip("/")
         self._session = paced(requests.Client(raise_for_status=False).session,
-                              SlidingWindowLimiter(calls_per_20s, 20))
+                              SlidingWindowLimiter(calls_per_20s(), 20))
         self._client_id, self._client_secret = client_id, client_secret
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -129,7 +135,7 @@ def flatten_activity(activity: dict) -> dict:
 
 @dlt.source(name="marketing", max_table_nesting=0)
 def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secrets.value,
-                     client_secret: str = dlt.secrets.value, history_days: int = 730):
+                     client_secret: str = dlt.secrets.value, history_days: int = HISTORY_DAYS):
     client = MarketoClient(base_url, client_id, client_secret)
 
     @dlt.resource(name="activity_types", primary_key="id", write_disposition="replace")

@@ -2,17 +2,30 @@
 
 HubSpot (100 requests per 10 s) and Marketo (100 calls per 20 s) count requests in a sliding
 window; answering their 429 / 606 with exponential back-off works but wastes most of the wait, so
-each client takes a turn from a limiter before sending.
+each client takes a turn from a limiter before sending. The budget is the vendor's published limit
+unless configuration says the account has another (a higher API tier, or a sandbox whose limits
+were raised for a benchmark).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
 
 import requests
 from requests.adapters import HTTPAdapter
+
+
+def configured_budget(variable: str, vendor_limit: int) -> int:
+    """Requests per window from the environment variable ``variable``, else ``vendor_limit``."""
+    configured = os.environ.get(variable)
+    if not configured:
+        return vendor_limit
+    if not configured.isdigit() or int(configured) == 0:
+        raise ValueError(f"{variable} must be a positive whole number of requests, got {configured!r}")
+    return int(configured)
 
 
 class SlidingWindowLimiter:

@@ -4,6 +4,8 @@ Most tests serve a small hand-made company, so every assertion is exact; one pag
 generated company, whatever its size, to show paging returns each record once.
 """
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -757,3 +759,13 @@ def test_writes_survive_a_restart_when_the_sandbox_keeps_state(tmp_path, company
             assert held["properties"]["handoff_funnel_stage"] == expected
             crm.post("/crm/v3/objects/contacts/batch/update",
                      json={"inputs": [{"id": "3", "properties": {"handoff_funnel_stage": "closed_won"}}]})
+
+
+def test_a_request_sent_before_the_server_runs_is_answered_once_it_does(tiny_dataset, tmp_path):
+    # `sandbox serve` writes the connection file before serving: a client quick to read it must wait, not fail.
+    server = SandboxServer(build_sandbox(tmp_path / "state", dataset_dir=tiny_dataset))
+    with ThreadPoolExecutor(1) as client:
+        health = client.submit(httpx.get, f"{server.base_url}/health", timeout=30)
+        time.sleep(0.2)
+        with server:
+            assert health.result().status_code == 200

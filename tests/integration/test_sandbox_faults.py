@@ -85,3 +85,12 @@ def test_failures_take_the_vendors_error_shape_and_change_nothing(faulty):
     assert _kept(server) == 0
 
     assert all(httpx.get(f"{server.base_url}/health").status_code == 200 for _ in range(20))
+
+
+def test_health_counts_the_requests_each_stand_in_was_sent_failed_ones_included(faulty):
+    server = faulty("errors=0.25,seed=4")
+    _statuses(server)
+    with _crm(server) as crm:
+        crm.get("/crm/v3/objects/contacts")
+    served = httpx.get(f"{server.base_url}/health").json()["requests_served"]
+    assert served == {"web": REQUESTS, "crm": 1}

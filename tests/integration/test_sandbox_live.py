@@ -16,7 +16,7 @@ import httpx
 import pytest
 from hubspot.utils.signature import Signature
 
-from sandbox.dataset import DatasetWriter
+from sandbox.dataset import DatasetWriter, iso
 from sandbox.live import LiveCompany, LiveSettings
 from sandbox.server import SandboxServer, build_sandbox
 from sandbox.webhooks import (
@@ -336,3 +336,18 @@ def test_webhook_secrets_are_in_the_connection_file_shape(company, tmp_path):
     connections = build_sandbox(tmp_path / "state", dataset_dir=company).connections("http://127.0.0.1:1")
     assert connections["crm"]["webhook_client_secret"] and connections["marketing"]["webhook_secret"]
     assert connections["web"]["tracking_url"] == "http://127.0.0.1:1/segment" and connections["web"]["write_key"]
+
+
+def test_a_burst_of_live_changes_stops_once_enough_records_changed(tiny_dataset, tmp_path):
+    sandbox = build_sandbox(tmp_path / "state", dataset_dir=tiny_dataset)
+    with SandboxServer(sandbox) as server:
+        web = server.connections()["web"]
+        live = LiveCompany(sandbox, LiveSettings(seed=3), web["tracking_url"], web["write_key"])
+        before = sandbox.store.query_one("select count(*) as n from marketing_activities")["n"]
+        started = iso(datetime.now(timezone.utc))
+        live.change_records(25)
+        live.stop()
+        changed = live.records_changed_since(started)
+    assert 25 <= changed <= 26
+    assert sandbox.store.query_one("select count(*) as n from marketing_activities")["n"] > before
+    assert list(Path(web["events_dir"]).glob("*/*.ndjson"))
