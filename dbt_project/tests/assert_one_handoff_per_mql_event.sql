@@ -1,6 +1,7 @@
 {#- Exactly one fct_handoffs row per MQL event, counted afresh from the CRM's lifecycle history: a
     contact entering the contract's MQL stage from any other (or from none). Returns the events
-    with no handoff or several, and handoffs matching no event. -#}
+    with no handoff or several, and handoffs matching no event. An MQL after `as_of` has not
+    happened yet, and has no handoff. -#}
 with history as (
 
     select
@@ -20,6 +21,7 @@ mql_events as (
     cross join {{ ref('contract_settings') }} as settings
     where history.property_value = settings.mql_lifecycle_stage
       and (history.previous_value is null or history.previous_value <> settings.mql_lifecycle_stage)
+      and history.changed_at <= {{ as_of_timestamp() }}
 
 ),
 
