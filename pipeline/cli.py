@@ -258,15 +258,73 @@ def _finish(home: DataHome, summary) -> None:
     if summary.checks_failed:
         checks += f", [red]{len(summary.checks_failed)} failed: {', '.join(summary.checks_failed)}[/red]"
     console.print(f"Checks: {checks}")
-    for target, outcome in summary.written_back.items():
-        console.print(f"Written back to {target}: {outcome.get('records_sent', 0)} records in "
-                      f"{outcome.get('batches', 0)} batches ({outcome.get('rejected', 0)} values rejected)")
+    _print_written_back(summary)
     console.print(f"Warehouse: {home.warehouse}")
     console.print(f"Run log (dbt output): {home.sync_log}")
     console.print(f"Dagster run {summary.run_id}; open the UI with [bold]make ui[/bold] "
                   f"(DAGSTER_HOME={home.dagster_home} dagster dev -w workspace.yaml)")
     if not summary.success or summary.checks_failed:
         console.print(f"[red]The run did not succeed: {summary.failure or 'failed checks'}[/red]")
+        raise typer.Exit(1)
+
+
+def _print_written_back(summary) -> None:
+    for target, outcome in summary.written_back.items():
+        console.print(f"Written back to {target}: {outcome.get('records_sent', 0)} records in "
+                      f"{outcome.get('batches', 0)} batches ({outcome.get('records_refused', 0)} refused, "
+                      f"{outcome.get('changes_held_back', 0)} values held back after repeated refusals)")
+
+
+@app.command()
+def feedback(
+    dry_run: Annotated[bool, typer.Option(
+        help="Show what would be written, from the warehouse alone: nothing is sent and the ledger is untouched.")] = False,
+    create_missing_properties: Annotated[bool, typer.Option(
+        help="Create the CRM contact properties Handoff writes when the account lacks them.")] = False,
+    connection_file: Annotated[Path | None, typer.Option(
+        help="JSON file describing the systems (the format `handoff sandbox serve` writes).")] = None,
+    rows: Annotated[int, typer.Option(min=0, help="With --dry-run, how many changes to list per system.")] = 50,
+) -> None:
+    """Write the feedback models' changed values back into the CRM and marketing automation (the
+    models come from the last sync)."""
+    import duckdb
+
+    from pipeline.feedback.assets import WRITEBACKS, plan_dry_run
+
+    home = DataHome.from_env().prepare()
+    if not home.warehouse.exists():
+        console.print(f"[red]No warehouse at {home.warehouse} yet: run `handoff sync` first.[/red]")
+        raise typer.Exit(2)
+    if dry_run:
+        with duckdb.connect(str(home.warehouse), read_only=True) as db:
+            for name in WRITEBACKS:
+                plan, diff = plan_dry_run(db, name)
+                table = Table(title=f"Would write to {name.replace('_', ' ')}", show_edge=False)
+                for column in ("record", "property", "from", "to"):
+                    table.add_column(column)
+                for change in diff[:rows]:
+                    table.add_row(change["record_id"], change["property"], str(change["from"]), str(change["to"]))
+                console.print(table)
+                console.print(f"{plan.records} records, {len(plan.changes)} values would be sent"
+                              + (f" ({len(diff) - rows} more not listed)" if len(diff) > rows else "")
+                              + (f"; {len(plan.held_back)} values held back after repeated refusals"
+                                 if plan.held_back else ""))
+        return
+    if connection_file:
+        os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file.resolve())
+    try:
+        load_connections()
+    except MissingConnectionError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    from pipeline.sync import run_job
+
+    summary = run_job(home, "writeback", {"ops": {
+        f"writeback__{name}": {"config": {"create_missing_properties": create_missing_properties}}
+        for name in WRITEBACKS}})
+    _print_written_back(summary)
+    if not summary.success:
+        console.print(f"[red]The write-back did not succeed: {summary.failure}[/red]")
         raise typer.Exit(1)
 
 

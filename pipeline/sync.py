@@ -12,7 +12,8 @@ import duckdb
 
 from pipeline.settings import DataHome
 
-WRITEBACK_KEYS = {dg.AssetKey(["writeback", "crm_contacts"]): "CRM contacts"}
+WRITEBACK_KEYS = {dg.AssetKey(["writeback", "crm_contacts"]): "CRM contacts",
+                  dg.AssetKey(["writeback", "marketing_leads"]): "marketing leads"}
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -37,6 +38,12 @@ def count_assets() -> int:
 
 def run_full_sync(home: DataHome, on_progress: Callable[[int], None] | None = None) -> SyncSummary:
     """Materialize every asset once (recorded in the instance, so the UI shows the run)."""
+    return run_job(home, "full_sync", {}, on_progress)
+
+
+def run_job(home: DataHome, job: str, run_config: dict,
+            on_progress: Callable[[int], None] | None = None) -> SyncSummary:
+    """Run one of the code location's jobs in this process, recorded in the instance."""
     from pipeline.definitions import defs  # loading definitions parses dbt: only when needed
 
     instance = dg.DagsterInstance.get()
@@ -48,8 +55,8 @@ def run_full_sync(home: DataHome, on_progress: Callable[[int], None] | None = No
                                    args=(instance, run_id, on_progress, done), daemon=True)
         watcher.start()
     try:
-        result = defs.resolve_job_def("full_sync").execute_in_process(
-            instance=instance, run_id=run_id, run_config=QUIET_CONSOLE, raise_on_error=False)
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, run_id=run_id, run_config={**QUIET_CONSOLE, **run_config}, raise_on_error=False)
     finally:
         done.set()
         if watcher:

@@ -13,6 +13,13 @@ full_sync_job = dg.define_asset_job(
     description="Ingest every source, build the funnel, run the quality gate and write feedback back.",
 )
 
+# Only the write-back, from the feedback models the last sync built (`handoff feedback`).
+writeback_job = dg.define_asset_job(
+    name="writeback",
+    selection=dg.AssetSelection.key_prefixes(["writeback"]),
+    description="Send the feedback models' changed values to the CRM and marketing automation.",
+)
+
 
 def nightly_full_sync() -> dg.ScheduleDefinition:
     """Nightly at ``HANDOFF_NIGHTLY_CRON`` (default 02:00) in ``HANDOFF_TIMEZONE`` (default UTC)."""
@@ -26,4 +33,4 @@ def nightly_full_sync() -> dg.ScheduleDefinition:
 
 
 def build_automation_defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[full_sync_job], schedules=[nightly_full_sync()])
+    return dg.Definitions(jobs=[full_sync_job, writeback_job], schedules=[nightly_full_sync()])

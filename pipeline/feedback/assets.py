@@ -1,39 +1,105 @@
-"""Write-back assets: each reads one feedback model and pushes it into its system."""
+"""Write-back assets: each reads one feedback model and pushes what changed into its system."""
 
-
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import dagster as dg
+import duckdb
 
-from pipeline.feedback.crm import write_contacts
-from pipeline.feedback.ledger import Ledger
+from pipeline.feedback.crm import CrmContacts
+from pipeline.feedback.ledger import MAX_ATTEMPTS, Ledger, Plan
+from pipeline.feedback.marketing import MarketingLeads
+from pipeline.feedback.writeback import WritebackTarget, write_back
 from pipeline.ingest.crm import crm_client
+from pipeline.ingest.marketing import MarketoClient
 from pipeline.resources import SourceConnections, Warehouse
-from pipeline.settings import WAREHOUSE_POOL
+from pipeline.settings import WAREHOUSE_POOL, Connections
+
+DIFF_PREVIEW_ROWS = 20
 
 
-@dg.asset(
-    key=["writeback", "crm_contacts"],
-    deps=[dg.AssetKey(["feedback", "feedback_crm_contacts"])],
-    group_name="feedback",
-    kinds={"hubspot", "python"},
-    pool=WAREHOUSE_POOL,
-    description="Sends changed values of feedback.feedback_crm_contacts to CRM contacts "
-                "(batch update, 100 per call) and records every batch in the writeback ledger.",
-)
-def crm_contacts_writeback(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                           connections: SourceConnections) -> dg.MaterializeResult:
-    crm = connections.load().crm
-    with warehouse.connect() as db:
-        cursor = db.execute("select * from feedback.feedback_crm_contacts order by crm_contact_id")
-        columns = [column[0] for column in cursor.description]
-        desired = [dict(zip(columns, row)) for row in cursor.fetchall()]
-        summary = write_contacts(crm_client(crm.base_url, crm.access_token),
-                                 Ledger(db, system="crm", object_type="contacts"), desired)
-    if summary.rejected:
-        context.log.warning(f"{summary.rejected} CRM property values were rejected; see writeback.record_outcomes")
-    return dg.MaterializeResult(metadata={**asdict(summary), "feedback_rows": len(desired)})
+class WritebackConfig(dg.Config):
+    dry_run: bool = False
+    """Plan and show the diff, send nothing and leave the ledger as it is."""
+    create_missing_properties: bool = False
+    """Create the CRM contact properties Handoff writes when the account lacks them."""
+
+
+@dataclass(frozen=True)
+class Writeback:
+    """One write-back: the feedback model it reads, the kind of target it writes (its class says the
+    system, the record id column and the allow-list) and how to connect that target for a run."""
+
+    model: str
+    target: type[WritebackTarget]
+    connect: Callable[[Connections, WritebackConfig], WritebackTarget]
+
+
+WRITEBACKS = {
+    "crm_contacts": Writeback("feedback_crm_contacts", CrmContacts, lambda connections, config: CrmContacts(
+        crm_client(connections.crm.base_url, connections.crm.access_token),
+        create_missing_properties=config.create_missing_properties)),
+    "marketing_leads": Writeback("feedback_marketing_leads", MarketingLeads, lambda connections, _: MarketingLeads(
+        MarketoClient(**vars(connections.require_marketing())))),
+}
+
+
+def read_feedback(db: duckdb.DuckDBPyConnection, model: str, id_column: str) -> list[dict]:
+    cursor = db.execute(f'select * from feedback."{model}" order by {id_column}')
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def diff_rows(plan: Plan, ledger: Ledger) -> list[dict]:
+    """The plan as a diff: each record's property, what the system last accepted and what it gets."""
+    accepted = ledger.last_accepted()
+    return [{"record_id": c.record_id, "property": c.property,
+             "from": accepted.get((c.record_id, c.property)), "to": c.value} for c in plan.changes]
+
+
+def plan_dry_run(db: duckdb.DuckDBPyConnection, name: str) -> tuple[Plan, list[dict]]:
+    """What write-back ``name`` would send, from the warehouse alone: no request, no ledger change."""
+    writeback = WRITEBACKS[name]
+    target = writeback.target
+    ledger = Ledger(db, target.system, target.object_type, read_only=True)
+    plan = ledger.plan(read_feedback(db, writeback.model, target.id_column), target.id_column, target.writable)
+    return plan, diff_rows(plan, ledger)
+
+
+def _markdown(rows: list[dict]) -> str:
+    lines = ["| record | property | from | to |", "|---|---|---|---|"]
+    lines += [f"| {r['record_id']} | {r['property']} | {r['from']} | {r['to']} |" for r in rows]
+    return "\n".join(lines)
+
+
+def writeback_asset(name: str) -> dg.AssetsDefinition:
+    writeback = WRITEBACKS[name]
+    model = writeback.model
+
+    @dg.asset(key=["writeback", name], deps=[dg.AssetKey(["feedback", model])], group_name="feedback",
+              kinds={"hubspot" if name.startswith("crm") else "marketo", "python"}, pool=WAREHOUSE_POOL,
+              description=f"Sends the changed values of feedback.{model} to the system in vendor-sized batches "
+                          "and records every batch and record outcome in the writeback ledger.")
+    def write(context: dg.AssetExecutionContext, config: WritebackConfig, warehouse: Warehouse,
+              connections: SourceConnections) -> dg.MaterializeResult:
+        target = writeback.connect(connections.load(), config)
+        with warehouse.connect() as db:
+            ledger = Ledger(db, target.system, target.object_type)
+            desired = read_feedback(db, model, target.id_column)
+            summary, plan = write_back(target, ledger, desired, run_id=context.run.run_id, dry_run=config.dry_run)
+            metadata = {**asdict(summary), **ledger.summary(), "feedback_rows": len(desired)}
+            if config.dry_run:
+                metadata["diff_preview"] = dg.MetadataValue.md(_markdown(diff_rows(plan, ledger)[:DIFF_PREVIEW_ROWS]))
+        if summary.records_refused:
+            context.log.warning(f"{summary.records_refused} {target.object_type} were refused by the {target.system}; "
+                                "see writeback.record_outcomes")
+        if plan.held_back:
+            context.log.warning(f"{len(plan.held_back)} values refused {MAX_ATTEMPTS} times are held back until "
+                                "they change; see writeback.record_outcomes")
+        return dg.MaterializeResult(metadata=metadata)
+
+    return write
 
 
 def build_feedback_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[crm_contacts_writeback])
+    return dg.Definitions(assets=[writeback_asset(name) for name in WRITEBACKS])

@@ -2,39 +2,44 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dlt.sources.helpers.rest_client import RESTClient
 
-from pipeline.feedback.ledger import Ledger, PropertyChange, RecordOutcome, changes_to_send
+from pipeline.feedback.ledger import Plan, PropertyChange, RecordOutcome
+from pipeline.feedback.writeback import BatchAnswer, by_record
 
 BATCH_SIZE = 100  # HubSpot's limit of inputs per batch call
-# Only these contact properties may ever be written; anything else is refused before sending.
-WRITABLE_CONTACT_PROPERTIES = frozenset({
-    "handoff_funnel_stage", "handoff_sla_state", "handoff_sla_due_at", "handoff_mql_reason", "handoff_engagement_score",
-    "handoff_first_touch_campaign", "handoff_last_touch_campaign", "handoff_recent_content",
-})
+PROPERTY_GROUP = "contactinformation"  # a group every HubSpot account has, for properties Handoff creates
 
 
 @dataclass(frozen=True)
-class WritebackSummary:
-    changes: int
-    records_sent: int
-    batches: int
-    accepted: int
-    rejected: int
+class ContactProperty:
+    label: str
+    type: str
+    field_type: str
+
+    def definition(self, name: str) -> dict:
+        return {"name": name, "label": self.label, "type": self.type, "fieldType": self.field_type,
+                "groupName": PROPERTY_GROUP, "description": "Written by Handoff from the shared funnel."}
 
 
-def batches_of_records(changes: list[PropertyChange], size: int) -> Iterator[list[PropertyChange]]:
-    """Group changes by record, ``size`` records per batch, keeping each record's properties together."""
-    by_record: dict[str, list[PropertyChange]] = {}
-    for change in changes:
-        by_record.setdefault(change.record_id, []).append(change)
-    record_ids = list(by_record)
-    for start in range(0, len(record_ids), size):
-        yield [change for record_id in record_ids[start:start + size] for change in by_record[record_id]]
+# The allow-list: only these contact properties may ever be written, and this is how Handoff
+# creates them in an account that does not have them yet.
+WRITABLE_CONTACT_PROPERTIES = {
+    "handoff_funnel_stage": ContactProperty("Funnel stage (Handoff)", "string", "text"),
+    "handoff_sla_state": ContactProperty("SLA state (Handoff)", "string", "text"),
+    "handoff_sla_due_at": ContactProperty("SLA due at (Handoff)", "datetime", "date"),
+    "handoff_mql_reason": ContactProperty("MQL reason (Handoff)", "string", "text"),
+    "handoff_engagement_score": ContactProperty("Engagement score (Handoff)", "number", "number"),
+    "handoff_first_touch_campaign": ContactProperty("First-touch campaign (Handoff)", "string", "text"),
+    "handoff_last_touch_campaign": ContactProperty("Last-touch campaign (Handoff)", "string", "text"),
+    "handoff_recent_content": ContactProperty("Recent content (Handoff)", "string", "textarea"),
+}
+
+
+class MissingCrmProperties(RuntimeError):
+    """The CRM account lacks contact properties the write-back fills."""
 
 
 def interpret(status_code: int, body: dict, batch: list[PropertyChange]) -> list[RecordOutcome]:
@@ -52,23 +57,52 @@ def interpret(status_code: int, body: dict, batch: list[PropertyChange]) -> list
     return [RecordOutcome(change, accepted=False, reason=reason) for change in batch]
 
 
-def write_contacts(client: RESTClient, ledger: Ledger, desired: list[dict]) -> WritebackSummary:
-    changes = changes_to_send(desired, "crm_contact_id", WRITABLE_CONTACT_PROPERTIES,
-                              ledger.last_accepted())
-    records_sent = batches = accepted = rejected = 0
-    for batch in batches_of_records(changes, BATCH_SIZE):
-        inputs: dict[str, dict] = {}
-        for change in batch:
-            inputs.setdefault(change.record_id, {})[change.property] = change.value or ""
-        response = client.post("/crm/v3/objects/contacts/batch/update",
-                               json={"inputs": [{"id": record_id, "properties": properties}
-                                                for record_id, properties in inputs.items()]})
+class CrmContacts:
+    """HubSpot contacts as a write-back target."""
+
+    system, object_type, id_column, batch_size = "crm", "contacts", "crm_contact_id", BATCH_SIZE
+    writable = frozenset(WRITABLE_CONTACT_PROPERTIES)
+
+    def __init__(self, client: RESTClient, create_missing_properties: bool = False):
+        self.client = client
+        self.create_missing_properties = create_missing_properties
+
+    def prepare(self, plan: Plan) -> None:
+        """Every property the plan writes exists in the account, or is created when configured to:
+        HubSpot fails a whole batch naming one property it does not have."""
+        response = self.client.get("/crm/v3/properties/contacts")
+        response.raise_for_status()
+        existing = {prop["name"] for prop in response.json().get("results", [])}
+        missing = sorted({change.property for change in plan.changes} - existing)
+        if missing and not self.create_missing_properties:
+            raise MissingCrmProperties(
+                f"the CRM has no contact properties {', '.join(missing)}: create them in the CRM, or run the "
+                "write-back with create_missing_properties (handoff feedback --create-missing-properties)")
+        for name in missing:
+            created = self.client.post("/crm/v3/properties/contacts",
+                                       json=WRITABLE_CONTACT_PROPERTIES[name].definition(name))
+            if created.status_code not in (201, 409):  # 409: created meanwhile by someone else
+                raise MissingCrmProperties(f"could not create contact property {name}: "
+                                           f"HTTP {created.status_code} {created.text[:300]}")
+
+    def send(self, batch: list[PropertyChange]) -> BatchAnswer:
+        inputs = [{"id": record_id, "properties": {name: value or "" for name, value in properties.items()}}
+                  for record_id, properties in by_record(batch).items()]
+        response = self.client.post("/crm/v3/objects/contacts/batch/update", json={"inputs": inputs})
         body = response.json() if response.content else {}
-        outcomes = interpret(response.status_code, body, batch)
-        ledger.record_batch(str(uuid.uuid4()), response.status_code, body.get("status"), outcomes)
-        batches += 1
-        records_sent += len(inputs)
-        accepted += sum(outcome.accepted for outcome in outcomes)
-        rejected += sum(not outcome.accepted for outcome in outcomes)
-    return WritebackSummary(changes=len(changes), records_sent=records_sent, batches=batches,
-                            accepted=accepted, rejected=rejected)
+        return BatchAnswer(response.status_code, body.get("status"), interpret(response.status_code, body, batch))
+
+    def read_back(self, changes: list[PropertyChange]) -> dict[tuple[str, str], str | None]:
+        held: dict[tuple[str, str], str | None] = {}
+        records = list(by_record(changes))
+        names = sorted({change.property for change in changes})
+        for start in range(0, len(records), BATCH_SIZE):
+            response = self.client.post("/crm/v3/objects/contacts/batch/read", json={
+                "inputs": [{"id": record_id} for record_id in records[start:start + BATCH_SIZE]],
+                "properties": names})
+            if response.status_code not in (200, 207):
+                response.raise_for_status()
+            for result in response.json().get("results", []):
+                for name in names:
+                    held[(str(result["id"]), name)] = result.get("properties", {}).get(name)
+        return held

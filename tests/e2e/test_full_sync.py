@@ -1,6 +1,8 @@
 """The whole asset graph against the sandbox over HTTP, through a real Dagster instance."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -51,9 +53,9 @@ def true_stages(sandbox) -> dict[str, str]:
             if person["crmContactId"] is not None}
 
 
-def writeback_metadata(result) -> dict:
+def writeback_metadata(result, target: str = "crm_contacts") -> dict:
     [event] = [e for e in result.get_asset_materialization_events()
-               if e.asset_key == dg.AssetKey(["writeback", "crm_contacts"])]
+               if e.asset_key == dg.AssetKey(["writeback", target])]
     return {name: value.value for name, value in event.materialization.metadata.items()}
 
 
@@ -90,12 +92,29 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
         assert contact_properties(sandbox, contact["id"])["handoff_funnel_stage"] == stages[contact["id"]]
     assert writeback_metadata(result)["records_sent"] == len(contacts)
 
+    # Both directions are visible in the systems themselves.
+    with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        handed_over = db.execute("""select crm_contact_id, handoff_sla_state, handoff_mql_reason
+                                    from feedback.feedback_crm_contacts where handoff_sla_state is not null""").fetchall()
+        outcomes = dict(db.execute("""select marketing_lead_id, "handoffSalesOutcome"
+                                      from feedback.feedback_marketing_leads""").fetchall())
+    assert handed_over and outcomes
+    for contact_id, sla_state, mql_reason in handed_over:
+        properties = contact_properties(sandbox, contact_id)
+        assert (properties["handoff_sla_state"], properties["handoff_mql_reason"]) == (sla_state, mql_reason)
+    for lead_id, outcome in outcomes.items():
+        assert sandbox.sandbox.marketing.records.lead(int(lead_id)).get("handoffSalesOutcome") == outcome
+    assert writeback_metadata(result, "marketing_leads")["records_accepted"] == len(outcomes)
+
     rerun = run_full_sync()
     assert rerun.success
     assert writeback_metadata(rerun)["records_sent"] == 0
+    assert writeback_metadata(rerun, "marketing_leads")["records_sent"] == 0
     with duckdb.connect(str(home.warehouse), read_only=True) as db:
         assert db.execute("select count(*) from raw_crm.contacts").fetchone()[0] == len(contacts)
-        assert db.execute("select count(*) from writeback.batches").fetchone()[0] == 1  # under 100 records: one call
+        # Under 100 contacts and 300 leads: one call each, and none on the rerun.
+        assert db.execute("select system, count(*) from writeback.batches group by 1 order by 1").fetchall() == [
+            ("crm", 1), ("marketing", 1)]
 
 
 def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
@@ -114,11 +133,40 @@ def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dg.AssetKey(["raw_crm", "contacts"]) in materialized  # the load itself is kept
     assert dg.AssetKey(["writeback", "crm_contacts"]) not in materialized
+    assert dg.AssetKey(["writeback", "marketing_leads"]) not in materialized
     assert _ledger_rows(home) == ledger_before
     assert funnel_stage_writes(sandbox, second) == writes_before
 
     set_lifecycle_stage(sandbox, first, "lead")
     assert run_full_sync().success
+
+
+def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_write_back_sends_it(home, sandbox):
+    assert run_full_sync().success
+    with duckdb.connect(str(home.warehouse)) as db:
+        [(contact_id,)] = db.execute("select min(crm_contact_id) from feedback.feedback_crm_contacts").fetchall()
+        db.execute("update feedback.feedback_crm_contacts set handoff_sla_state = 'breached' "
+                   "where crm_contact_id = ?", [contact_id])
+    ledger_before = _ledger_rows(home)
+
+    dry = handoff("feedback", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert re.search(rf"{contact_id}\s.*handoff_sla_state\s.*\sbreached", dry.stdout)
+    assert "1 records, 1 values would be sent" in dry.stdout
+    assert "0 records, 0 values would be sent" in dry.stdout  # nothing for marketing automation
+    assert _ledger_rows(home) == ledger_before
+    assert contact_properties(sandbox, contact_id).get("handoff_sla_state") != "breached"
+
+    sent = handoff("feedback")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "Written back to CRM contacts: 1 records in 1 batches" in sent.stdout
+    assert contact_properties(sandbox, contact_id)["handoff_sla_state"] == "breached"
+
+
+def handoff(*args: str) -> subprocess.CompletedProcess:
+    """The `handoff` command on this module's data home, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
 def contact_properties(sandbox, contact_id: str) -> dict:
