@@ -338,18 +338,23 @@ def bench(
                        "alike (1 = the published limits).")] = 100.0,
     compare: Annotated[str | None, typer.Option(
         help="Also report how time grows from this scale's last benchmark report to this one.")] = None,
+    only: Annotated[str | None, typer.Option(
+        help="Run only these parts, comma-separated: ingest, sync, writeback (default: all).")] = None,
 ) -> None:
     """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs.
     Prints a table and writes it as JSON to <data home>/reports/bench-<scale>.json."""
     import json
 
     from pipeline.bench.company import BenchCompany, BenchLimits
-    from pipeline.bench.measurements import Bench, run_bench
+    from pipeline.bench.measurements import PARTS, Bench, run_bench
     from pipeline.bench.report import BenchReport
     from sandbox.simulation import SCALES
 
     if scale not in SCALES:
         raise typer.BadParameter(f"choose one of {', '.join(SCALES)}", param_hint="--scale")
+    parts = frozenset(only.split(",")) if only else PARTS
+    if not parts <= PARTS:
+        raise typer.BadParameter(f"choose from {', '.join(sorted(PARTS))}", param_hint="--only")
     home = DataHome.from_env().prepare()
     compared_file = home.reports / f"bench-{compare}.json"
     compared = json.loads(compared_file.read_text()) if compare and compared_file.exists() else None
@@ -363,7 +368,7 @@ def bench(
     try:
         with open(log, "w") as output, console.status("Benchmarking…") as status:
             run_bench(Bench(home, company, limits, report, output,
-                            lambda doing: status.update(f"Benchmarking the {scale} company: {doing}…")),
+                            lambda doing: status.update(f"Benchmarking the {scale} company: {doing}…"), parts),
                       compared, compare)
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted; nothing was reported.[/yellow]")

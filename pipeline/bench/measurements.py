@@ -11,6 +11,7 @@ sync runs in a process of its own, for its peak memory.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -20,11 +21,15 @@ from typing import IO
 import httpx
 
 from pipeline.bench.company import BenchCompany, BenchLimits, ServedCompany, served_company
-from pipeline.bench.report import CHANGE_SHARES, NOT_MEASURED_YET, NOT_RUN, SYSTEMS, BenchReport, percent
+from pipeline.bench.report import CHANGE_SHARES, MEASURED, NOT_MEASURED_YET, NOT_RUN, SYSTEMS, BenchReport, percent
 from pipeline.bench.worker import Measured, MeasuredTaskFailed, run_measured
+from pipeline.bench.writeback import FEEDBACK_FILE, WRITEBACK_OF_SYSTEM, live_record_ids
+from pipeline.feedback.assets import WRITEBACKS
 from pipeline.settings import DataHome
 from sandbox.faults import Limits
 
+# The benchmark's parts: loads (full, download-only, incremental), syncs, and the write-back.
+PARTS = frozenset({"ingest", "sync", "writeback"})
 # The vendors' published limits, for the time a load's requests take at their rate.
 VENDOR_BUDGETS = {"crm": (Limits().crm_requests_per_10s, 10), "marketing": (Limits().marketing_requests_per_20s, 20)}
 
@@ -37,9 +42,11 @@ class Bench:
     report: BenchReport
     output: IO  # where measured processes and the sandbox write
     status: Callable[[str], None]
+    parts: frozenset[str] = PARTS  # which of the benchmark's parts to run
 
-    def served(self, purpose: str) -> AbstractContextManager[ServedCompany]:
-        return served_company(self.company, self.home.root / "bench" / "runs" / purpose, self.limits, self.output)
+    def served(self, purpose: str, limits: BenchLimits | None = None) -> AbstractContextManager[ServedCompany]:
+        return served_company(self.company, self.home.root / "bench" / "runs" / purpose, limits or self.limits,
+                              self.output)
 
     def measured(self, served: ServedCompany, task: str, system: str = "all") -> Measured:
         return run_measured(task, system, served.environment(), self.output)
@@ -59,18 +66,26 @@ class Bench:
 def run_bench(bench: Bench, compared: dict | None, compared_scale: str | None) -> BenchReport:
     for run in range(1, bench.report.runs + 1):
         bench.status(f"run {run} of {bench.report.runs}: serving the company")
-        with bench.failing_figures(run, tuple(f"{system}." for system in SYSTEMS) + ("changes.", "all.")), \
-                bench.served("ingest") as served:
-            full_loads = measure_full_loads(bench, served)
-            measure_download_only(bench, served, full_loads)
-            measure_incremental_loads(bench, served, full_loads)
-        with bench.failing_figures(run, ("sync.",)), bench.served("sync") as served:
-            full_sync = measure_full_sync(bench, served)
-            measure_sync_cycles(bench, served, full_sync)
+        if "ingest" in bench.parts:
+            with bench.failing_figures(run, tuple(f"{system}." for system in SYSTEMS) + ("changes.", "all.")), \
+                    bench.served("ingest") as served:
+                full_loads = measure_full_loads(bench, served)
+                measure_download_only(bench, served, full_loads)
+                measure_incremental_loads(bench, served, full_loads)
+        if "sync" in bench.parts:
+            with bench.failing_figures(run, ("sync.",)), bench.served("sync") as served:
+                full_sync = measure_full_sync(bench, served)
+                measure_sync_cycles(bench, served, full_sync)
+        if "writeback" in bench.parts:
+            # A write-back's ceiling is the vendor's rate limit, so it is measured at the published one.
+            with bench.failing_figures(run, ("writeback.",)), bench.served("writeback", BenchLimits(1)) as served:
+                measure_writeback_throughput(bench, served)
     measure_growth(bench.report, compared, compared_scale)
     measure_webhook_to_feedback_latency(bench.report)
     measure_webhook_to_alert_latency(bench.report)
-    measure_writeback_throughput(bench.report)
+    for key, figure in bench.report.figures.items():
+        if not figure.values and figure.status == MEASURED:
+            bench.report.leave_out(key, NOT_RUN, f"not asked for: --only {','.join(sorted(bench.parts))}")
     return bench.report
 
 
@@ -196,7 +211,17 @@ def measure_webhook_to_alert_latency(report: BenchReport) -> None:
         report.leave_out(key, NOT_MEASURED_YET, reason)
 
 
-def measure_writeback_throughput(report: BenchReport) -> None:
-    report.leave_out("writeback.share_of_ceiling", NOT_MEASURED_YET,
-                     "only the CRM funnel stage is written back so far, a batch per 100 changed contacts, too "
-                     "few to reach a rate limit; the SLA fields and the marketing write-back are not built yet")
+def measure_writeback_throughput(bench: Bench, served: ServedCompany) -> None:
+    """Every live contact and lead written back in passes (see the worker's ``writeback``): records
+    per second against the ceiling the rate limit sets, a full batch per call at the budget's pace."""
+    for system, record_ids in live_record_ids(bench.company.dataset).items():
+        bench.status(f"write-back to the {SYSTEMS[system]}")
+        (served.home.root / FEEDBACK_FILE.format(system=system)).write_text(json.dumps(record_ids))
+        written = bench.measured(served, "writeback", system)
+        budget, window_s = VENDOR_BUDGETS[system]
+        batch_size = WRITEBACKS[WRITEBACK_OF_SYSTEM[system]].target.batch_size
+        rate, ceiling = written.outcome["records"] / written.seconds, batch_size * budget / window_s
+        bench.report.add(f"writeback.{system}.records", written.outcome["records"])
+        bench.report.add(f"writeback.{system}.records_per_second", rate)
+        bench.report.add(f"writeback.{system}.ceiling_records_per_second", ceiling)
+        bench.report.add(f"writeback.{system}.share_of_ceiling", 100 * rate / ceiling)

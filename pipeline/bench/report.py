@@ -55,8 +55,8 @@ class Figure:
 def format_value(value: float, unit: str) -> str:
     if unit in ("rows", "requests", "records"):
         return f"{value:,.0f} {unit}"
-    if unit == "rows/s":
-        return f"{value:,.0f} rows/s"
+    if unit in ("rows/s", "records/s"):
+        return f"{value:,.0f} {unit}"
     if unit == "×":
         return f"{value:.2f}×"
     if unit == "%":
@@ -117,14 +117,23 @@ def figure_catalog() -> dict[str, Figure]:
     for system, name in SYSTEMS.items():
         figures[f"growth.{system}.full_load"] = Figure(f"{name} full load", "×", section, at_most=10)
     figures["growth.sync.full"] = Figure("full sync", "×", section, at_most=10)
+    section = "Write-back at the vendors' published rate limits (passes after the first)"
+    for system in ("crm", "marketing"):
+        name = SYSTEMS[system]
+        figures.update({
+            f"writeback.{system}.records": Figure(f"{name}: records written", "records", section),
+            f"writeback.{system}.records_per_second": Figure(f"{name}: records per second", "records/s", section),
+            f"writeback.{system}.ceiling_records_per_second": Figure(
+                f"{name}: the rate limit's ceiling (full batches at the budget's pace)", "records/s", section),
+            f"writeback.{system}.share_of_ceiling": Figure(f"{name}: share of the ceiling", "%", section,
+                                                           at_least=90),
+        })
     section = "Not built yet"
     figures.update({
         "latency.webhook_to_feedback.p50_seconds": Figure("webhook → feedback latency p50", "s", section),
         "latency.webhook_to_feedback.p95_seconds": Figure("webhook → feedback latency p95", "s", section, at_most=60),
         "latency.webhook_to_alert.p50_seconds": Figure("webhook → alert latency p50", "s", section),
         "latency.webhook_to_alert.p95_seconds": Figure("webhook → alert latency p95", "s", section),
-        "writeback.share_of_ceiling": Figure("write-back records per second, share of the rate-limit ceiling",
-                                             "%", section, at_least=90),
     })
     return figures
 
