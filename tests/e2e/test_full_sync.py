@@ -157,6 +157,17 @@ def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_writ
     assert _ledger_rows(home) == ledger_before
     assert contact_properties(sandbox, contact_id).get("handoff_sla_state") != "breached"
 
+    # The same dry run as run config, for a run started from the UI.
+    from pipeline.definitions import defs
+
+    as_config = defs.resolve_job_def("writeback").execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        run_config={"ops": {"writeback__crm_contacts": {"config": {"dry_run": True}}}})
+    metadata = writeback_metadata(as_config)
+    assert (metadata["dry_run"], metadata["changes_planned"], metadata["records_sent"]) == (True, 1, 0)
+    assert "breached" in metadata["diff_preview"]
+    assert _ledger_rows(home) == ledger_before
+
     sent = handoff("feedback")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "Written back to CRM contacts: 1 records in 1 batches" in sent.stdout
