@@ -185,12 +185,8 @@ def _exit_when_parent_exits() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-@app.command()
-def sync(
-    connection_file: Annotated[Path | None, typer.Option(
-        help="JSON file describing the systems (the format `handoff sandbox serve` writes).")] = None,
-) -> None:
-    """Run the whole pipeline once against the systems described in the connection file."""
+def _use_connections(connection_file: Path | None) -> None:
+    """Point this run at ``connection_file`` (when given) and check the systems are described."""
     if connection_file:
         os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file.resolve())
     try:
@@ -198,6 +194,15 @@ def sync(
     except MissingConnectionError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+
+
+@app.command()
+def sync(
+    connection_file: Annotated[Path | None, typer.Option(
+        help="JSON file describing the systems (the format `handoff sandbox serve` writes).")] = None,
+) -> None:
+    """Run the whole pipeline once against the systems described in the connection file."""
+    _use_connections(connection_file)
     home = DataHome.from_env().prepare()
     _finish(home, _materialize_with_progress(home))
 
@@ -310,13 +315,7 @@ def feedback(
                               + (f"; {len(plan.held_back)} values held back after repeated refusals"
                                  if plan.held_back else ""))
         return
-    if connection_file:
-        os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file.resolve())
-    try:
-        load_connections()
-    except MissingConnectionError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
+    _use_connections(connection_file)
     from pipeline.sync import run_job
 
     summary = run_job(home, "writeback", {"ops": {

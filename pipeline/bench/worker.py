@@ -109,7 +109,7 @@ def sync(_: str) -> tuple[float, dict]:
                                                  for outcome in summary.written_back.values())}
 
 
-WRITEBACK_PASSES = 3  # the first, untimed, spends the rate limit's burst allowance
+WRITEBACK_PASSES = 7  # the first, untimed, spends the burst a fresh rate-limit window allows
 
 
 def writeback(system: str) -> tuple[float, dict]:
