@@ -35,6 +35,14 @@ def sandbox(home, tmp_path_factory):
     home.connection_file.unlink()
 
 
+@pytest.fixture(scope="module")
+def synced(home, sandbox):
+    """The module's first full sync: tests that read what any sync leaves behind share it."""
+    result = run_full_sync()
+    assert result.success
+    return result
+
+
 def run_full_sync():
     from pipeline.definitions import defs
 
@@ -77,9 +85,8 @@ def test_definitions_load_every_asset_check_job_and_schedule():
     assert dg.AssetKey(["raw_crm", "contacts"]) in graph.get(dg.AssetKey(["staging", "stg_crm__contacts"])).parent_keys
 
 
-def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(home, sandbox):
-    result = run_full_sync()
-    assert result.success
+def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(home, sandbox, synced):
+    result = synced
     assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
 
     contacts = listed_contacts(sandbox)
@@ -141,8 +148,8 @@ def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
     assert run_full_sync().success
 
 
-def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_write_back_sends_it(home, sandbox):
-    assert run_full_sync().success
+def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_write_back_sends_it(home, sandbox,
+                                                                                              synced):
     with duckdb.connect(str(home.warehouse)) as db:
         [(contact_id,)] = db.execute("select min(crm_contact_id) from feedback.feedback_crm_contacts").fetchall()
         db.execute("update feedback.feedback_crm_contacts set handoff_sla_state = 'breached' "
@@ -205,10 +212,9 @@ def _ledger_rows(home) -> int:
         return db.execute("select count(*) from writeback.record_outcomes").fetchone()[0]
 
 
-def test_credentials_never_reach_logs_run_storage_or_the_warehouse(home, sandbox):
+def test_credentials_never_reach_logs_run_storage_or_the_warehouse(home, sandbox, synced):
     """After full syncs, the CRM token appears nowhere in the data home but the connection file."""
     token = sandbox.connections()["crm"]["access_token"].encode()
-    assert run_full_sync().success
     leaks = [path for path in home.root.rglob("*")
              if path.is_file() and path != home.connection_file and token in path.read_bytes()]
     assert leaks == []
@@ -231,9 +237,8 @@ def stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def test_every_handoff_matches_the_generators_ground_truth(home, sandbox):
+def test_every_handoff_matches_the_generators_ground_truth(home, sandbox, synced):
     """Handoff by handoff, the mart's SLA figures equal what the simulated company really did."""
-    assert run_full_sync().success
     truth = truth_by_handoff(sandbox)
     with duckdb.connect(str(home.warehouse), read_only=True) as db:
         columns = ["crm_contact_id", "mql_at", "owner_id", "policy", "first_touch_allowance_minutes",
@@ -266,10 +271,9 @@ def test_every_handoff_matches_the_generators_ground_truth(home, sandbox):
         assert (None if won is None else float(won)) == expected["wonAmount"], key
 
 
-def test_dbt_docs_render_the_marts_and_the_funnel_contract(home, sandbox, tmp_path):
+def test_dbt_docs_render_the_marts_and_the_funnel_contract(home, sandbox, synced, tmp_path):
     """`dbt docs generate` works on the built warehouse, every mart column is described, and the
     contract's docs block is there for the docs site."""
-    assert run_full_sync().success
     dbt = Path(sys.executable).parent / "dbt"
     completed = subprocess.run(
         [str(dbt), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
