@@ -69,6 +69,11 @@ class DataHome:
         """Where the intake service lands website events, one NDJSON file per hour."""
         return self.landing / "web"
 
+    @property
+    def intake_journal(self) -> Path:
+        """Where the intake service journals the webhooks it accepted."""
+        return self.landing / "intake.sqlite"
+
     def web_event_folders(self) -> list[Path]:
         """The landing zone plus any folders in ``HANDOFF_WEB_EVENT_DIRS`` (a Segment storage
         destination's output, for example), separated like ``PATH``."""
