@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from pipeline.alerts.assets import build_alert_defs
 from pipeline.automation.jobs import build_automation_defs
 from pipeline.automation.sensors import build_sensor_defs
 from pipeline.feedback.assets import build_feedback_defs
@@ -18,6 +19,7 @@ defs = dg.Definitions.merge(
     build_transform_defs(),
     build_quality_defs(),
     build_feedback_defs(),
+    build_alert_defs(),
     build_automation_defs(),
     build_sensor_defs(),
     # DuckDB takes one writer at a time, so steps run one after another in the run's process.

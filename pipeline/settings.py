@@ -27,6 +27,9 @@ _ENVIRONMENT_DEFAULTS = {
     # Arrow pages keep dlt's load id too: quality checks select each newly loaded batch by it.
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    # A run of part of the graph (the SLA clock, one system's changes) runs the tests of what it
+    # builds; a test that also reads a model the run leaves alone waits for the run that builds both.
+    "DBT_INDIRECT_SELECTION": "cautious",
     "GX_ANALYTICS_ENABLED": "false",
     "DAGSTER_DISABLE_TELEMETRY": "true",
 }

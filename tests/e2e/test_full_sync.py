@@ -290,3 +290,65 @@ def test_dbt_docs_render_the_marts_and_the_funnel_contract(home, sandbox, synced
         assert undocumented == [], mart["name"]
     [contract_doc] = [doc for doc in manifest["docs"].values() if doc["name"] == "funnel_contract"]
     assert "demo_request" in contract_doc["block_contents"]
+
+
+def run_sla_clock(as_of: datetime | None = None):
+    """The SLA clock's job, as its schedule starts it, or replayed as of a moment."""
+    from pipeline.definitions import defs
+
+    run_config = {"ops": {"dbt_models": {"config": {"as_of": as_of.strftime("%Y-%m-%d %H:%M:%S")}}}} if as_of else {}
+    result = defs.resolve_job_def("sla_clock").execute_in_process(
+        instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False)
+    assert result.success
+    return result
+
+
+def notices_for(receiver, handoff_id: str) -> list[str]:
+    return [post["json"]["kind"] for post in receiver.posts
+            if post["path"] == "/hook" and post["json"]["key"].startswith(f"{handoff_id}:")]
+
+
+def test_the_sla_clock_sends_at_risk_breached_and_escalation_notices_once_each(home, sandbox, synced,
+                                                                               webhook_receiver, smtp_receiver,
+                                                                               monkeypatch):
+    """Replaying the clock over a handoff its owner never touched in time: at risk a minute before its
+    due time, breached a minute after, escalated past the contract's escalation time; each notice
+    reaches the webhook, Slack and the owner's mailbox once, and a channel that was down is caught up."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("HANDOFF_ALERT_WEBHOOK_URL", f"{webhook_receiver.url}/hook")
+    monkeypatch.setenv("HANDOFF_ALERT_SLACK_WEBHOOK_URL", f"{webhook_receiver.url}/slack")
+    monkeypatch.setenv("HANDOFF_SMTP_HOST", smtp_receiver.hostname)
+    monkeypatch.setenv("HANDOFF_SMTP_PORT", str(smtp_receiver.port))
+    with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        [(handoff_id, due_at, owner_email)] = db.execute("""
+            select handoffs.handoff_id, handoffs.first_touch_due_at, owners.email
+            from marts.fct_handoffs as handoffs
+            inner join marts.dim_owners as owners using (owner_id)
+            where handoffs.sla_state = 'breached' and owners.email is not null
+              and coalesce(handoffs.first_touch_at, handoffs.as_of) > handoffs.first_touch_due_at + interval 6 hour
+              and coalesce(handoffs.decided_at, handoffs.as_of) > handoffs.first_touch_due_at + interval 6 hour
+            order by handoffs.handoff_id limit 1""").fetchall()
+
+    run_sla_clock(due_at - timedelta(minutes=1))
+    assert notices_for(webhook_receiver, handoff_id) == ["at_risk"]
+    slack_titles = [post["json"]["text"] for post in webhook_receiver.posts if post["path"] == "/slack"]
+    assert any("SLA at risk" in title for title in slack_titles)
+    [mail] = [m for m in smtp_receiver.handler.messages if m["X-Handoff-Notice-Key"] == f"{handoff_id}:at_risk"]
+    assert mail["To"] == owner_email
+
+    webhook_receiver.fail_next = 1_000  # the webhooks are down when the breach comes
+    run_sla_clock(due_at + timedelta(minutes=1))
+    assert notices_for(webhook_receiver, handoff_id) == ["at_risk"]
+    webhook_receiver.fail_next = 0
+    run_sla_clock(due_at + timedelta(minutes=2))  # back up: the breach is caught up, at risk not sent again
+    assert notices_for(webhook_receiver, handoff_id) == ["at_risk", "breached"]
+
+    run_sla_clock(due_at + timedelta(hours=5))
+    assert notices_for(webhook_receiver, handoff_id) == ["at_risk", "breached", "escalated"]
+    keys = [m["X-Handoff-Notice-Key"] for m in smtp_receiver.handler.messages]
+    assert [key.split(":")[1] for key in keys if key.startswith(f"{handoff_id}:")] == [
+        "at_risk", "breached", "escalated"]
+
+    # The clock as of now again, so the module's warehouse is left as a sync leaves it.
+    run_sla_clock()
