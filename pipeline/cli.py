@@ -25,7 +25,7 @@ app = typer.Typer(help="Handoff: one lead-to-revenue funnel from your CRM, marke
 sandbox_app = typer.Typer(help="The sandbox: a simulated company behind local stand-in systems.",
                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-intake_app = typer.Typer(help="The intake service: webhooks from the CRM and marketing automation.",
+intake_app = typer.Typer(help="The intake service: webhooks from the CRM and marketing automation, website events.",
                          no_args_is_help=True)
 app.add_typer(intake_app, name="intake")
 # Bound to the terminal now: during a run, stdout (dbt's log stream) goes to a log file instead.
@@ -391,26 +391,33 @@ def intake_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8766,
     connection_file: Annotated[Path | None, typer.Option(
-        help="JSON file with the webhook secrets (crm.webhook_client_secret, marketing.webhook_secret).")] = None,
+        help="JSON file with the webhook secrets (crm.webhook_client_secret, marketing.webhook_secret) "
+             "and the website's write key (web.write_key).")] = None,
     public_url: Annotated[str | None, typer.Option(
         help="The base URL the systems post to, when a proxy in front of the service changes it.")] = None,
 ) -> None:
-    """Receive webhooks, check them, and journal them durably for the sensors until interrupted."""
+    """Receive webhooks and website events, check them, and keep them durably for the sensors until interrupted."""
     import uvicorn
 
     from pipeline.intake.app import WebhookSecrets, create_intake_app
     from pipeline.intake.journal import IntakeJournal
+    from pipeline.intake.landing import WebEventLanding
     from pipeline.settings import connection_file_path
 
     home = DataHome.from_env().prepare()
     secrets = WebhookSecrets.load(connection_file.resolve() if connection_file else connection_file_path())
-    if not (secrets.crm_client_secret or secrets.marketing_secret):
-        console.print("[yellow]No webhook secret is configured: every webhook will be refused.[/yellow]")
+    if not (secrets.crm_client_secret or secrets.marketing_secret or secrets.web_write_key):
+        console.print("[yellow]No webhook secret or website write key is configured: everything will be refused."
+                      "[/yellow]")
     journal = IntakeJournal(home.intake_journal)
-    console.print(f"Intake listening on http://{host}:{port}; journal {home.intake_journal}")
+    web_landing = WebEventLanding(home.web_landing, home.web_landing_index)
+    console.print(f"Intake listening on http://{host}:{port}; journal {home.intake_journal}, "
+                  f"website events in {home.web_landing}")
     try:
-        uvicorn.run(create_intake_app(journal, secrets, public_url), host=host, port=port, log_level="warning")
+        uvicorn.run(create_intake_app(journal, secrets, public_url, web_landing), host=host, port=port,
+                    log_level="warning")
     finally:
+        web_landing.close()
         journal.close()
 
 

@@ -74,6 +74,11 @@ class DataHome:
         """Where the intake service journals the webhooks it accepted."""
         return self.landing / "intake.sqlite"
 
+    @property
+    def web_landing_index(self) -> Path:
+        """Which website events the intake service has landed, by ``messageId``."""
+        return self.landing / "web-messages.sqlite"
+
     def web_event_folders(self) -> list[Path]:
         """The landing zone plus any folders in ``HANDOFF_WEB_EVENT_DIRS`` (a Segment storage
         destination's output, for example), separated like ``PATH``."""
