@@ -422,6 +422,42 @@ def intake_serve(
 
 
 @app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address the webserver and the intake service listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The Dagster webserver's port.")] = 3000,
+    intake_port: Annotated[int, typer.Option(help="The intake service's port.")] = 8766,
+    connection_file: Annotated[Path | None, typer.Option(
+        help="JSON file describing the systems, with the webhook secrets and the website's write key.")] = None,
+) -> None:
+    """Run Handoff as a deployment: the Dagster webserver and daemon (schedules, sensors, the run
+    queue) and the intake service, until interrupted; Ctrl-C or SIGTERM stops all three."""
+    from pipeline.services import RunningServices, deployment_services
+
+    if connection_file:
+        os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file.resolve())
+    home = DataHome.from_env().prepare()
+    services = RunningServices(home, deployment_services(host, port, intake_port,
+                                                         connection_file.resolve() if connection_file else None))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with console.status("Starting the webserver, the daemon and the intake service…"):
+            services.start(lambda service: console.print(
+                f"{service.name} ready at {service.ready_url.rsplit('/', 1)[0]}" if service.ready_url
+                else f"{service.name} started"))
+        console.print(f"Handoff is up: Dagster UI http://{host}:{port}, intake http://{host}:{intake_port}; "
+                      f"logs in {home.logs}. Ctrl-C stops everything.")
+        services.watch()
+    except KeyboardInterrupt:
+        console.print("[yellow]Stopping the webserver, the daemon and the intake service…[/yellow]")
+    except RuntimeError as error:
+        console.print(f"[red]{error}; stopping the others.[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.stop()
+    console.print("Stopped.")
+
+
+@app.command()
 def ui() -> None:
     """Open the Dagster UI on this project's instance (webserver and daemon)."""
     DataHome.from_env().prepare()
