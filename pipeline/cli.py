@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -212,7 +213,8 @@ def sync(
 
 @app.command()
 def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> None:
-    """Start the sandbox, run the whole pipeline against it once, summarize, and stop the sandbox."""
+    """Start the sandbox and the intake service, send the website's events through intake, run the
+    whole pipeline once, summarize, and stop what was started."""
     from pipeline.sandbox_process import sandbox_process
 
     home = DataHome.from_env().prepare()
@@ -224,17 +226,23 @@ def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> 
         with contextlib.ExitStack() as running:
             with console.status(f"Starting the sandbox with the {dataset or scale} company…"):
                 running.enter_context(sandbox_process(company, connection_file))
-            # The website's history arrives as a Segment storage destination would deliver it.
-            from sandbox.website import export_web_events
+            # The website's history reaches the warehouse the way live events do: through the intake
+            # service, which lands each event once however often the demo runs.
+            from pipeline.services import RunningServices, free_port, intake_service
+            from sandbox.website import emit_web_events
 
-            web_export = home.root / "sandbox" / "web-export"
-            with console.status("Exporting the website's events…"):
-                export_web_events(_company_store(scale, seed, dataset), web_export)
-            os.environ["HANDOFF_WEB_EVENT_DIRS"] = str(web_export)
+            intake = RunningServices(home, [intake_service("127.0.0.1", free_port(), connection_file)])
+            running.callback(intake.stop)
+            with console.status("Starting the intake service…"):
+                intake.start()
+            intake_url = intake.services[0].ready_url.removesuffix("/health")
+            write_key = json.loads(connection_file.read_text())["web"]["write_key"]
+            with console.status(f"Sending the website's events through the intake service at {intake_url}…"):
+                emit_web_events(_company_store(scale, seed, dataset), intake_url, write_key)
             os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
             summary = _materialize_with_progress(home)
     except KeyboardInterrupt:
-        console.print("[yellow]Interrupted; stopping the sandbox.[/yellow]")
+        console.print("[yellow]Interrupted; stopping the sandbox and the intake service.[/yellow]")
         raise typer.Exit(130) from None
     _finish(home, summary)
 
@@ -345,7 +353,6 @@ def bench(
 ) -> None:
     """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs.
     Prints a table and writes it as JSON to <data home>/reports/bench-<scale>.json."""
-    import json
 
     from pipeline.bench.company import BenchCompany, BenchLimits
     from pipeline.bench.measurements import PARTS, Bench, run_bench

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,18 +37,28 @@ class Service:
     ready_url: str | None = None
 
 
+def intake_service(host: str, port: int, connection_file: Path | None) -> Service:
+    options = ["--connection-file", str(connection_file)] if connection_file else []
+    return Service("intake", [sys.executable, "-m", "pipeline.cli", "intake", "serve", "--host", host,
+                              "--port", str(port), *options], f"http://{host}:{port}/health")
+
+
 def deployment_services(host: str, webserver_port: int, intake_port: int,
                         connection_file: Path | None) -> list[Service]:
     bin_dir = Path(sys.executable).parent
     workspace = str(PROJECT_DIR / "workspace.yaml")
-    intake_options = ["--connection-file", str(connection_file)] if connection_file else []
     return [
         Service("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host,
                               "-p", str(webserver_port)], f"http://{host}:{webserver_port}/server_info"),
         Service("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace]),
-        Service("intake", [sys.executable, "-m", "pipeline.cli", "intake", "serve", "--host", host,
-                           "--port", str(intake_port), *intake_options], f"http://{host}:{intake_port}/health"),
+        intake_service(host, intake_port, connection_file),
     ]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def _stop_when_parent_dies() -> None:

@@ -23,6 +23,8 @@ WAREHOUSE_POOL = "warehouse"
 # The Dagster instance keeps its runs, events and schedules in PostgreSQL when this names a
 # database (postgresql://user:password@host:port/db), and in SQLite in the data home otherwise.
 DAGSTER_PG_URL_VARIABLE = "HANDOFF_DAGSTER_PG_URL"
+# SQLAlchemy reads a plain postgresql:// URL as asking for psycopg 3; the driver installed is psycopg2.
+_PG_DRIVER_SCHEME = "postgresql+psycopg2://"
 _POSTGRES_STORAGE = f"""
 # Added by Handoff because {DAGSTER_PG_URL_VARIABLE} is set; Dagster reads the URL from it.
 storage:
@@ -113,6 +115,12 @@ class DataHome:
         return self.root / "serving"
 
     @property
+    def served_marts(self) -> Path:
+        # Not marts.duckdb: DuckDB names the catalog after the file, and a catalog called like the
+        # schema makes every `marts.<table>` ambiguous.
+        return self.serving / "funnel.duckdb"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -126,6 +134,10 @@ class DataHome:
         for folder in (self.root, self.dlt_pipelines, self.dagster_home, self.web_landing,
                        self.reports):
             folder.mkdir(parents=True, exist_ok=True)
+        pg_url = os.environ.get(DAGSTER_PG_URL_VARIABLE, "")
+        for plain in ("postgresql://", "postgres://"):
+            if pg_url.startswith(plain):
+                os.environ[DAGSTER_PG_URL_VARIABLE] = _PG_DRIVER_SCHEME + pg_url.removeprefix(plain)
         instance_config = self.dagster_home / "dagster.yaml"
         wanted = dagster_instance_config()
         if not instance_config.exists() or instance_config.read_text() != wanted:

@@ -44,6 +44,9 @@ def test_a_configured_database_becomes_postgres_storage_read_from_the_environmen
     assert yaml.safe_load(written)["storage"] == {"postgres": {"postgres_url": {"env": DAGSTER_PG_URL_VARIABLE}}}
     dagster_instance_config(str(home.dagster_home))  # valid for Dagster as written
 
+    # Processes started from here reach the database through the driver that is installed.
+    assert os.environ[DAGSTER_PG_URL_VARIABLE] == PG_URL.replace("postgresql://", "postgresql+psycopg2://")
+
     monkeypatch.delenv(DAGSTER_PG_URL_VARIABLE)
     home.prepare()
     assert "storage" not in yaml.safe_load((home.dagster_home / "dagster.yaml").read_text())
