@@ -276,6 +276,8 @@ def _finish(home: DataHome, summary) -> None:
     console.print(f"Checks: {checks}")
     _print_written_back(summary)
     console.print(f"Warehouse: {home.warehouse}")
+    if home.served_marts.exists():
+        console.print(f"Marts for BI tools (readable while runs write): {home.served_marts}")
     console.print(f"Run log (dbt output): {home.sync_log}")
     console.print(f"Dagster run {summary.run_id}; open the UI with [bold]make ui[/bold] "
                   f"(DAGSTER_HOME={home.dagster_home} dagster dev -w workspace.yaml)")
