@@ -8,21 +8,19 @@ from pipeline.feedback.assets import build_feedback_defs
 from pipeline.ingest.assets import build_ingest_defs
 from pipeline.quality.checks import build_quality_defs
 from pipeline.resources import default_resources
-from pipeline.serving import build_serving_defs
+from pipeline.serving import with_published_marts
 from pipeline.settings import DataHome
 from pipeline.transform.assets import build_transform_defs
 
 home = DataHome.from_env().prepare()
-transform_defs = build_transform_defs()
 
 defs = dg.Definitions.merge(
     build_ingest_defs(home),
-    transform_defs,
+    with_published_marts(home, build_transform_defs()),
     build_quality_defs(),
     build_feedback_defs(),
     build_automation_defs(),
     build_sensor_defs(),
-    build_serving_defs(home, transform_defs),
     # DuckDB takes one writer at a time, so steps run one after another in the run's process.
     dg.Definitions(resources=default_resources(home), executor=dg.in_process_executor),
 )

@@ -61,11 +61,11 @@ def publish_marts(warehouse: Warehouse, target: Path, run_id: str) -> dict[str, 
     return rows
 
 
-def build_serving_defs(home: DataHome, transform: dg.Definitions) -> dg.Definitions:
-    """The published marts, downstream of every mart; none when the warehouse is PostgreSQL,
-    which BI tools read directly."""
+def with_published_marts(home: DataHome, transform: dg.Definitions) -> dg.Definitions:
+    """The dbt models plus the published marts, downstream of every mart; without them when the
+    warehouse is PostgreSQL, which BI tools read directly."""
     if warehouse_target() != "duckdb":
-        return dg.Definitions()
+        return transform
     marts = sorted({key for assets_def in transform.assets for key in assets_def.keys
                     if key.path[0] == MARTS_SCHEMA}, key=lambda key: key.to_user_string())
 
@@ -79,4 +79,4 @@ def build_serving_defs(home: DataHome, transform: dg.Definitions) -> dg.Definiti
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), "tables": len(rows),
                                               "rows": dg.MetadataValue.json(rows)})
 
-    return dg.Definitions(assets=[published_marts])
+    return dg.Definitions.merge(transform, dg.Definitions(assets=[published_marts]))

@@ -95,7 +95,7 @@ def test_up_serves_the_code_location_runs_the_daemon_and_intake_and_stops_them_a
             time.sleep(2)
         assert daemons["SENSOR"] and daemons["SCHEDULER"] and daemons["QUEUED_RUN_COORDINATOR"], daemons
         assets = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
-        assert {"raw_crm/contacts", "marts/dim_people", "writeback/crm_contacts"} <= assets
+        assert {"raw_crm/contacts", "marts/dim_people", "writeback/crm_contacts", "serving/marts"} <= assets
         schedules = {s["name"]: s["scheduleState"]["status"] for s in data["schedulesOrError"]["results"]}
         assert schedules["nightly_full_sync"] == "RUNNING"
         sensors = {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
