@@ -58,6 +58,18 @@ def processes_in_sessions(sessions: set[int]) -> list[str]:
     return alive
 
 
+def processes_with_home(home: Path) -> list[str]:
+    """Processes whose environment names this data home: what `handoff up` started, and their children."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"HANDOFF_HOME={home}\0".encode() in environ.read_bytes() + b"\0":
+                found.append(environ.parent.name)
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return found
+
+
 def graphql(port: int, query: str, variables: dict) -> dict:
     response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables},
                           timeout=60)
@@ -107,11 +119,13 @@ def test_up_serves_the_code_location_runs_the_daemon_and_intake_and_stops_them_a
         assert httpx.get(f"http://127.0.0.1:{intake_port}/health").json()["events"] == {"web": 1}
 
         assert len(processes_in_sessions(sessions)) >= 3
+        assert len(processes_with_home(tmp_path / "home")) >= 4  # `handoff up` and its three services
         up.send_signal(stop_signal)
         output = "".join(lines) + up.communicate(timeout=60)[0]
         assert up.returncode == 0, output
         assert "Stopped." in output
         assert processes_in_sessions(sessions) == []
+        assert processes_with_home(tmp_path / "home") == []
         for port in (webserver_port, intake_port):
             with socket.socket() as probe:
                 assert probe.connect_ex(("127.0.0.1", port)) != 0
@@ -120,3 +134,19 @@ def test_up_serves_the_code_location_runs_the_daemon_and_intake_and_stops_them_a
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_when_one_service_cannot_start_up_stops_the_others_and_says_which(tmp_path):
+    home = tmp_path / "home"
+    env = {**os.environ, "HANDOFF_HOME": str(home), "COLUMNS": "200"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        intake_port = taken.getsockname()[1]
+        up = subprocess.run([sys.executable, "-m", "pipeline.cli", "up", "--port", str(free_port()),
+                             "--intake-port", str(intake_port)],
+                            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "the intake exited" in up.stdout and "stopping the others" in up.stdout
+    assert "address already in use" in (home / "logs" / "intake.log").read_text()
+    assert processes_with_home(home) == []
