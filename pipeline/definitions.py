@@ -9,6 +9,7 @@ from pipeline.feedback.assets import build_feedback_defs
 from pipeline.ingest.assets import build_ingest_defs
 from pipeline.quality.checks import build_quality_defs
 from pipeline.resources import default_resources
+from pipeline.serving import with_published_marts
 from pipeline.settings import DataHome
 from pipeline.transform.assets import build_transform_defs
 
@@ -16,7 +17,7 @@ home = DataHome.from_env().prepare()
 
 defs = dg.Definitions.merge(
     build_ingest_defs(home),
-    build_transform_defs(),
+    with_published_marts(home, build_transform_defs()),
     build_quality_defs(),
     build_feedback_defs(),
     build_alert_defs(),

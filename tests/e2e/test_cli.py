@@ -34,6 +34,10 @@ def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path):
     assert written and int(written[1]) > 0 and int(written[2]) >= 1
     assert "failed" not in first.stdout
     assert str(tmp_path / "warehouse.duckdb") in first.stdout
+    # The website's events came in through the intake service, which stopped with the demo.
+    assert list((tmp_path / "landing" / "web").rglob("*.ndjson"))
+    assert int(re.search(r"raw_web\.events\s.*?(\d+)\s*$", first.stdout, re.MULTILINE)[1]) > 0
+    assert str(tmp_path / "serving" / "funnel.duckdb") in first.stdout
 
     second = run([*HANDOFF, "demo", "--dataset", str(company)], tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
