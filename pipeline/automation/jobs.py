@@ -27,11 +27,12 @@ writeback_job = dg.define_asset_job(
 # Clocks move without any event: re-evaluating fct_handoffs as of now turns open handoffs at risk
 # or breached on time. What reads the SLA state follows (the CRM's SLA fields, the SLA mart and its
 # copy for BI tools, the alerts); the rest of the funnel does not change with the clock and is left to the syncs.
+SLA_STATE_READERS = [FCT_HANDOFFS, dg.AssetKey(["marts", "mart_sla_performance"]),
+                     dg.AssetKey(["feedback", "feedback_crm_contacts"]), dg.AssetKey(["writeback", "crm_contacts"]),
+                     dg.AssetKey(["serving", "marts"])]
 sla_clock_job = dg.define_asset_job(
     name="sla_clock",
-    selection=dg.AssetSelection.assets(
-        FCT_HANDOFFS, dg.AssetKey(["marts", "mart_sla_performance"]), dg.AssetKey(["feedback", "feedback_crm_contacts"]),
-        dg.AssetKey(["writeback", "crm_contacts"]), dg.AssetKey(["serving", "marts"])) | dg.AssetSelection.groups("alerts"),
+    selection=dg.AssetSelection.assets(*SLA_STATE_READERS) | dg.AssetSelection.groups("alerts"),
     description="Re-evaluate every handoff's SLA clock as of now, then update the CRM's SLA fields and send "
                 "the at-risk, breached and escalation notices that became due.",
 )
