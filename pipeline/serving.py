@@ -70,6 +70,7 @@ def with_published_marts(home: DataHome, transform: dg.Definitions) -> dg.Defini
                     if key.path[0] == MARTS_SCHEMA}, key=lambda key: key.to_user_string())
 
     @dg.asset(key=["serving", MARTS_SCHEMA], deps=marts, pool=WAREHOUSE_POOL, group_name="serving",
+              owners=["team:data-engineering"],
               kinds={"duckdb"},
               description="A read-only copy of the marts for BI tools, replaced atomically after each run "
                           f"that rebuilt them: {home.served_marts}.")

@@ -42,6 +42,7 @@ def _send_through_outbox(context, db: duckdb.DuckDBPyConnection, notices) -> dic
 
 
 @dg.asset(key=["alerting", "sla_notices"], deps=[SLA_NOTICES_MODEL], group_name="alerts", kinds={"python"},
+          owners=["team:revenue-operations"],
           pool=WAREHOUSE_POOL,
           description="Sends each at-risk, breached and escalated SLA notice of alerts.alerts_sla_notices once "
                       "per channel (Slack-compatible webhook, JSON webhook, e-mail) through the outbox "

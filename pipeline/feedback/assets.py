@@ -77,6 +77,7 @@ def writeback_asset(name: str) -> dg.AssetsDefinition:
     model = writeback.model
 
     @dg.asset(key=["writeback", name], deps=[dg.AssetKey(["feedback", model])], group_name="feedback",
+              owners=["team:revenue-operations"],
               kinds={"hubspot" if name.startswith("crm") else "marketo", "python"}, pool=WAREHOUSE_POOL,
               description=f"Sends the changed values of feedback.{model} to the system in vendor-sized batches "
                           "and records every batch and record outcome in the writeback ledger.")

@@ -100,6 +100,15 @@ def test_definitions_load_every_asset_check_job_and_schedule():
     repository = defs.get_repository_def()
     repository.load_all_definitions()  # resolves every job, schedule and sensor, raising if one is broken
     assert {job.name for job in repository.get_all_jobs()} >= {"full_sync"}
+    owners = {key: graph.get(dg.AssetKey(key.split("/"))).owners
+              for key in ("staging/stg_crm__contacts", "marts/fct_handoffs", "writeback/crm_contacts",
+                          "alerting/sla_notices")}
+    assert owners == {"staging/stg_crm__contacts": ["team:data-engineering"],
+                      "marts/fct_handoffs": ["team:revenue-analytics"],
+                      "writeback/crm_contacts": ["team:revenue-operations"],
+                      "alerting/sla_notices": ["team:revenue-operations"]}
+    assert {"sla_clock_schedule", "daily_sla_digest_schedule"} <= {s.name for s in repository.schedule_defs}
+    assert "operator_run_failures" in {s.name for s in repository.sensor_defs}
     # The raw table and its dbt source are one asset: the graph is one piece from API to CRM.
     assert dg.AssetKey(["raw_crm", "contacts"]) in graph.get(dg.AssetKey(["staging", "stg_crm__contacts"])).parent_keys
 
