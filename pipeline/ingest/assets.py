@@ -38,7 +38,9 @@ class HandoffDltTranslator(DagsterDltTranslator):
 def warehouse_destination(home: DataHome):
     if warehouse_target() == "postgres":
         return dlt.destinations.postgres(credentials=postgres_credentials())
-    return dlt.destinations.duckdb(str(home.warehouse))
+    # DuckDB loads a Parquet file with one vectorised read; dlt's default for it, INSERT statements,
+    # makes DuckDB parse every row's SQL and holds the whole statement in memory.
+    return dlt.destinations.duckdb(str(home.warehouse), preferred_loader_file_format="parquet")
 
 
 def raw_pipeline(name: str, dataset: str, home: DataHome) -> dlt.Pipeline:
