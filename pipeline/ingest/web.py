@@ -22,6 +22,7 @@ from pathlib import Path
 
 import dlt
 import pyarrow as pa
+from dlt.common.normalizers.utils import generate_dlt_ids
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
@@ -54,6 +55,9 @@ EVENT_COLUMNS = {
 # reported for every table.
 EVENTS = pa.schema([pa.field(column, TIMESTAMP if column == "timestamp" else _text, nullable=column != "message_id")
                     for column in EVENT_COLUMNS] + [("raw", _text)])
+# dlt gives rows it normalizes one by one a row id, and the table, once made that way, requires one;
+# Arrow rows get none unless they bring it.
+ROW_ID = pa.field("_dlt_id", _text, nullable=False)
 
 
 def invalid_event_reason(event: object) -> str | None:
@@ -216,6 +220,6 @@ def web_source(folders: list[str] = dlt.config.value):
 def _events_and_quarantine(lines: Lines, quarantine_hints: dict) -> Iterator:
     table, quarantined = EventReader(lines).read()
     if table.num_rows:
-        yield table
+        yield table.append_column(ROW_ID, pa.array(generate_dlt_ids(table.num_rows), _text))
     if quarantined:
         yield dlt.mark.with_hints(quarantined, quarantine_hints, create_table_variant=True)
