@@ -202,8 +202,12 @@ def web_source(folders: list[str] = dlt.config.value):
         offsets: dict[str, int] = dlt.current.resource_state().setdefault("offsets", {})
         lines, read_to = Lines(), {}
         for folder in map(Path, folders):
-            for path in sorted(folder.rglob("*.ndjson")):
-                key = str(path.resolve())
+            # Resolved once: the files' keys are their resolved paths, and resolving each of
+            # thousands of hourly files costs more than reading what was appended to them.
+            for path in sorted(folder.resolve().rglob("*.ndjson")):
+                key = str(path)
+                if path.stat().st_size == offsets.get(key, 0):
+                    continue
                 text, read_to[key] = read_new_lines(path, offsets.get(key, 0))
                 lines.add(key, text, offsets.get(key, 0))
                 if lines.size >= READ_BATCH_BYTES:
@@ -218,6 +222,8 @@ def web_source(folders: list[str] = dlt.config.value):
 
 
 def _events_and_quarantine(lines: Lines, quarantine_hints: dict) -> Iterator:
+    if not lines.texts:
+        return
     table, quarantined = EventReader(lines).read()
     if table.num_rows:
         yield table.append_column(ROW_ID, pa.array(generate_dlt_ids(table.num_rows), _text))
