@@ -247,8 +247,7 @@ class CrmReader:
 
 
 def _object_resource(reader: CrmReader, object_type: str):
-    # Object types are read side by side, so one type's requests wait while another's pages are typed.
-    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge", parallelized=True)
+    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge")
     def records() -> Iterator:
         # The cursor is the newest modification time loaded. Searching from it inclusively re-reads
         # the records that share it, which the merge absorbs: nothing between two runs is missed.
