@@ -445,6 +445,11 @@ def up(
     if connection_file:
         os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file.resolve())
     home = DataHome.from_env().prepare()
+    # Create the instance's storage once, here: the webserver and the daemon starting together on a
+    # new data home would both create and stamp the SQLite schedule storage, and one of them fails.
+    import dagster as dg
+
+    dg.DagsterInstance.get().dispose()
     services = RunningServices(home, deployment_services(host, port, intake_port,
                                                          connection_file.resolve() if connection_file else None))
     signal.signal(signal.SIGTERM, signal.default_int_handler)
