@@ -125,7 +125,8 @@ def test_a_stale_crm_or_marketing_load_is_critical_a_quiet_website_a_warning():
 
 def handoffs(n=50, **overrides):
     frame = pd.DataFrame({"handoff_id": [f"h{i}" for i in range(n)], "crm_contact_id": [str(i) for i in range(n)],
-                          "as_of": [NOW] * n, "mql_at": [PAST] * n, "first_touch_due_at": [PAST + timedelta(hours=8)] * n,
+                          "as_of": [NOW] * n, "mql_at": [PAST] * n,
+                          "first_touch_due_at": [PAST + timedelta(hours=8)] * n,
                           "first_touch_at": [PAST + timedelta(hours=1)] * n, "decided_at": [None] * n,
                           "business_minutes_to_first_touch": [60.0] * n, "business_minutes_to_decision": [None] * n,
                           "won_amount": [None] * n})
