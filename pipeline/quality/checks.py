@@ -1,7 +1,7 @@
 """Asset checks that run the GX suites in expectations/ on what each run loaded and built.
 
-- Raw tables: each newly loaded batch (the rows of the latest dlt load), so the cost follows the
-  load, not the history. Merged entity tables also get their live records counted after each load
+- Raw tables: each newly loaded batch (the rows of the latest dlt load) once, so the cost follows
+  the load, not the history; ``quality.validated_batches`` remembers which loads were judged. Merged entity tables also get their live records counted after each load
   and compared with the last accepted load: a sudden drop is an incident, not a sync.
 - Marts that feed the write-back and the alerts: the whole mart; and, on ``fct_handoffs``, how long
   ago each source was last loaded.
@@ -31,6 +31,12 @@ LATEST_LOAD_SQL = "select max(load_id) from {schema}._dlt_loads where status = 0
 
 # Archived CRM records stay in the merged table with ``archived = true``.
 NOT_ARCHIVED = "not coalesce(archived, false)"
+
+VALIDATED_BATCHES_DDL = """
+create schema if not exists quality;
+create table if not exists quality.validated_batches (
+    schema_name varchar, table_name varchar, load_id varchar, critical boolean, validated_at timestamptz)
+"""
 
 LIVE_ROW_COUNTS_DDL = """
 create schema if not exists quality;
@@ -154,9 +160,20 @@ def evaluate_raw_batch(db: duckdb.DuckDBPyConnection, raw: RawTable, now: dateti
     if load_id is None or not _exists(db, raw.schema, raw.table):
         # A source that has sent nothing yet has no batch to judge; freshness is another check.
         return dg.AssetCheckResult(passed=True, metadata={"suite": raw.suite_name, "rows_validated": 0})
+    db.execute(VALIDATED_BATCHES_DDL)
+    if db.execute("""select 1 from quality.validated_batches where schema_name = ? and table_name = ?
+                     and load_id = ? and not critical""", [raw.schema, raw.table, load_id]).fetchall():
+        # A run that loaded nothing new has no new batch; one that failed critically is judged again,
+        # so it keeps stopping the runs after it until a new load replaces it.
+        return dg.AssetCheckResult(passed=True, description=f"no new batch: load {load_id} passed in an earlier run",
+                                   metadata={"suite": raw.suite_name, "rows_validated": 0, "load_id": load_id})
     batch = db.execute(f"select * from {raw.schema}.{raw.table} where _dlt_load_id = ?", [load_id]).df()
     validation = validate(batch, read_suite(EXPECTATIONS_DIR / f"{raw.suite_name}.json"), {"now": now},
                           key_columns=(raw.key,), docs_dir=docs_dir, run_name=run_name)
+    db.execute("delete from quality.validated_batches where schema_name = ? and table_name = ? and load_id = ?",
+               [raw.schema, raw.table, load_id])
+    db.execute("insert into quality.validated_batches values (?, ?, ?, ?, ?)",
+               [raw.schema, raw.table, load_id, validation.critical, datetime.now(timezone.utc)])
     # Quarantined records never reach the table, so the suite cannot count them again.
     return check_result(validation, load_id=load_id,
                         quarantined_in_batch=_quarantined(db, raw, load_id))
@@ -243,7 +260,7 @@ def raw_batch_check(raw: RawTable) -> dg.AssetChecksDefinition:
                     description=f"The newly loaded batch of {raw.schema}.{raw.table} meets "
                                 f"expectations/{raw.suite_name}.json.")
     def check_batch(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect(read_only=True) as db:
+        with warehouse.connect() as db:
             return evaluate_raw_batch(db, raw, datetime.now(timezone.utc), context.run.run_id, data_docs_dir())
 
     return check_batch

@@ -70,6 +70,18 @@ def test_only_the_newest_batch_is_validated_and_its_faults_fail_the_check(db, tm
     assert evaluate_raw_batch(db, CONTACTS, NOW, "run-5", tmp_path).passed  # fixed data clears the check
 
 
+def test_a_batch_that_passed_is_not_validated_again_and_one_that_failed_keeps_failing(db, tmp_path):
+    load(db, "1000.1", range(50))
+    assert evaluate_raw_batch(db, CONTACTS, NOW, "run-1", tmp_path).metadata["rows_validated"].value == 50
+    again = evaluate_raw_batch(db, CONTACTS, NOW, "run-2", tmp_path)  # nothing new was loaded
+    assert again.passed and again.metadata["rows_validated"].value == 0
+
+    load(db, "1000.2", range(50, 60), stage="astronaut")
+    assert not evaluate_raw_batch(db, CONTACTS, NOW, "run-3", tmp_path).passed
+    still = evaluate_raw_batch(db, CONTACTS, NOW, "run-4", tmp_path)
+    assert not still.passed and still.metadata["rows_validated"].value == 10
+
+
 def test_quarantined_records_are_reported_apart_from_the_batch(db, tmp_path):
     load(db, "1000.1", range(10))
     db.executemany("insert into raw_crm.quarantine values (?, ?, 'createdate: not a datetime', '1000.1')",
