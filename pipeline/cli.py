@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -25,7 +26,7 @@ app = typer.Typer(help="Handoff: one lead-to-revenue funnel from your CRM, marke
 sandbox_app = typer.Typer(help="The sandbox: a simulated company behind local stand-in systems.",
                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-intake_app = typer.Typer(help="The intake service: webhooks from the CRM and marketing automation.",
+intake_app = typer.Typer(help="The intake service: webhooks from the CRM and marketing automation, website events.",
                          no_args_is_help=True)
 app.add_typer(intake_app, name="intake")
 # Bound to the terminal now: during a run, stdout (dbt's log stream) goes to a log file instead.
@@ -212,7 +213,8 @@ def sync(
 
 @app.command()
 def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> None:
-    """Start the sandbox, run the whole pipeline against it once, summarize, and stop the sandbox."""
+    """Start the sandbox and the intake service, send the website's events through intake, run the
+    whole pipeline once, summarize, and stop what was started."""
     from pipeline.sandbox_process import sandbox_process
 
     home = DataHome.from_env().prepare()
@@ -224,17 +226,23 @@ def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> 
         with contextlib.ExitStack() as running:
             with console.status(f"Starting the sandbox with the {dataset or scale} company…"):
                 running.enter_context(sandbox_process(company, connection_file))
-            # The website's history arrives as a Segment storage destination would deliver it.
-            from sandbox.website import export_web_events
+            # The website's history reaches the warehouse the way live events do: through the intake
+            # service, which lands each event once however often the demo runs.
+            from pipeline.services import RunningServices, free_port, intake_service
+            from sandbox.website import emit_web_events
 
-            web_export = home.root / "sandbox" / "web-export"
-            with console.status("Exporting the website's events…"):
-                export_web_events(_company_store(scale, seed, dataset), web_export)
-            os.environ["HANDOFF_WEB_EVENT_DIRS"] = str(web_export)
+            intake = RunningServices(home, [intake_service("127.0.0.1", free_port(), connection_file)])
+            running.callback(intake.stop)
+            with console.status("Starting the intake service…"):
+                intake.start()
+            intake_url = intake.services[0].ready_url.removesuffix("/health")
+            write_key = json.loads(connection_file.read_text())["web"]["write_key"]
+            with console.status(f"Sending the website's events through the intake service at {intake_url}…"):
+                emit_web_events(_company_store(scale, seed, dataset), intake_url, write_key)
             os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file)
             summary = _materialize_with_progress(home)
     except KeyboardInterrupt:
-        console.print("[yellow]Interrupted; stopping the sandbox.[/yellow]")
+        console.print("[yellow]Interrupted; stopping the sandbox and the intake service.[/yellow]")
         raise typer.Exit(130) from None
     _finish(home, summary)
 
@@ -268,6 +276,8 @@ def _finish(home: DataHome, summary) -> None:
     console.print(f"Checks: {checks}")
     _print_written_back(summary)
     console.print(f"Warehouse: {home.warehouse}")
+    if home.served_marts.exists():
+        console.print(f"Marts for BI tools (readable while runs write): {home.served_marts}")
     console.print(f"Run log (dbt output): {home.sync_log}")
     console.print(f"Dagster run {summary.run_id}; open the UI with [bold]make ui[/bold] "
                   f"(DAGSTER_HOME={home.dagster_home} dagster dev -w workspace.yaml)")
@@ -345,7 +355,6 @@ def bench(
 ) -> None:
     """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs.
     Prints a table and writes it as JSON to <data home>/reports/bench-<scale>.json."""
-    import json
 
     from pipeline.bench.company import BenchCompany, BenchLimits
     from pipeline.bench.measurements import PARTS, Bench, run_bench
@@ -391,27 +400,70 @@ def intake_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8766,
     connection_file: Annotated[Path | None, typer.Option(
-        help="JSON file with the webhook secrets (crm.webhook_client_secret, marketing.webhook_secret).")] = None,
+        help="JSON file with the webhook secrets (crm.webhook_client_secret, marketing.webhook_secret) "
+             "and the website's write key (web.write_key).")] = None,
     public_url: Annotated[str | None, typer.Option(
         help="The base URL the systems post to, when a proxy in front of the service changes it.")] = None,
 ) -> None:
-    """Receive webhooks, check them, and journal them durably for the sensors until interrupted."""
+    """Receive webhooks and website events, check them, and keep them durably for the sensors until interrupted."""
     import uvicorn
 
     from pipeline.intake.app import WebhookSecrets, create_intake_app
     from pipeline.intake.journal import IntakeJournal
+    from pipeline.intake.landing import WebEventLanding
     from pipeline.settings import connection_file_path
 
     home = DataHome.from_env().prepare()
     secrets = WebhookSecrets.load(connection_file.resolve() if connection_file else connection_file_path())
-    if not (secrets.crm_client_secret or secrets.marketing_secret):
-        console.print("[yellow]No webhook secret is configured: every webhook will be refused.[/yellow]")
+    if not (secrets.crm_client_secret or secrets.marketing_secret or secrets.web_write_key):
+        console.print("[yellow]No webhook secret or website write key is configured: everything will be refused."
+                      "[/yellow]")
     journal = IntakeJournal(home.intake_journal)
-    console.print(f"Intake listening on http://{host}:{port}; journal {home.intake_journal}")
+    web_landing = WebEventLanding(home.web_landing, home.web_landing_index)
+    console.print(f"Intake listening on http://{host}:{port}; journal {home.intake_journal}, "
+                  f"website events in {home.web_landing}")
     try:
-        uvicorn.run(create_intake_app(journal, secrets, public_url), host=host, port=port, log_level="warning")
+        uvicorn.run(create_intake_app(journal, secrets, public_url, web_landing), host=host, port=port,
+                    log_level="warning")
     finally:
+        web_landing.close()
         journal.close()
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address the webserver and the intake service listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The Dagster webserver's port.")] = 3000,
+    intake_port: Annotated[int, typer.Option(help="The intake service's port.")] = 8766,
+    connection_file: Annotated[Path | None, typer.Option(
+        help="JSON file describing the systems, with the webhook secrets and the website's write key.")] = None,
+) -> None:
+    """Run Handoff as a deployment: the Dagster webserver and daemon (schedules, sensors, the run
+    queue) and the intake service, until interrupted; Ctrl-C or SIGTERM stops all three."""
+    from pipeline.services import RunningServices, deployment_services
+
+    if connection_file:
+        os.environ["HANDOFF_CONNECTION_FILE"] = str(connection_file.resolve())
+    home = DataHome.from_env().prepare()
+    services = RunningServices(home, deployment_services(host, port, intake_port,
+                                                         connection_file.resolve() if connection_file else None))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with console.status("Starting the webserver, the daemon and the intake service…"):
+            services.start(lambda service: console.print(
+                f"{service.name} ready at {service.ready_url.rsplit('/', 1)[0]}" if service.ready_url
+                else f"{service.name} started"))
+        console.print(f"Handoff is up: Dagster UI http://{host}:{port}, intake http://{host}:{intake_port}; "
+                      f"logs in {home.logs}. Ctrl-C stops everything.")
+        services.watch()
+    except KeyboardInterrupt:
+        console.print("[yellow]Stopping the webserver, the daemon and the intake service…[/yellow]")
+    except RuntimeError as error:
+        console.print(f"[red]{error}; stopping the others.[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.stop()
+    console.print("Stopped.")
 
 
 @app.command()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,12 +20,28 @@ EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 # process at a time.
 WAREHOUSE_POOL = "warehouse"
 
+# The Dagster instance keeps its runs, events and schedules in PostgreSQL when this names a
+# database (postgresql://user:password@host:port/db), and in SQLite in the data home otherwise.
+DAGSTER_PG_URL_VARIABLE = "HANDOFF_DAGSTER_PG_URL"
+# SQLAlchemy reads a plain postgresql:// URL as asking for psycopg 3; the driver installed is psycopg2.
+_PG_DRIVER_SCHEME = "postgresql+psycopg2://"
+_POSTGRES_STORAGE = f"""
+# Added by Handoff because {DAGSTER_PG_URL_VARIABLE} is set; Dagster reads the URL from it.
+storage:
+  postgres:
+    postgres_url:
+      env: {DAGSTER_PG_URL_VARIABLE}
+"""
+
 # Set for every process of the pipeline unless the environment already says otherwise.
 _ENVIRONMENT_DEFAULTS = {
     "RUNTIME__DLTHUB_TELEMETRY": "false",
     # Arrow pages keep dlt's load id too: quality checks select each newly loaded batch by it.
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    # A run of part of the graph (the SLA clock, one system's changes) runs the tests of what it
+    # builds; a test that also reads a model the run leaves alone waits for the run that builds both.
+    "DBT_INDIRECT_SELECTION": "cautious",
     "GX_ANALYTICS_ENABLED": "false",
     "DAGSTER_DISABLE_TELEMETRY": "true",
 }
@@ -74,6 +89,11 @@ class DataHome:
         """Where the intake service journals the webhooks it accepted."""
         return self.landing / "intake.sqlite"
 
+    @property
+    def web_landing_index(self) -> Path:
+        """Which website events the intake service has landed, by ``messageId``."""
+        return self.landing / "web-messages.sqlite"
+
     def web_event_folders(self) -> list[Path]:
         """The landing zone plus any folders in ``HANDOFF_WEB_EVENT_DIRS`` (a Segment storage
         destination's output, for example), separated like ``PATH``."""
@@ -97,22 +117,48 @@ class DataHome:
     def connection_file(self) -> Path:
         return self.root / "connection.json"
 
+    @property
+    def serving(self) -> Path:
+        """What BI tools read: copies of the marts published after each successful run."""
+        return self.root / "serving"
+
+    @property
+    def served_marts(self) -> Path:
+        # Not marts.duckdb: DuckDB names the catalog after the file, and a catalog called like the
+        # schema makes every `marts.<table>` ambiguous.
+        return self.serving / "funnel.duckdb"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
     def prepare(self) -> DataHome:
         """Create the folders and give Dagster the project's instance configuration.
 
         Dagster reads ``dagster.yaml`` only from ``$DAGSTER_HOME``; the project's copy is the
-        one source of truth, so it is copied in whenever it differs.
+        one source of truth, so it is copied in (with PostgreSQL storage added when
+        ``HANDOFF_DAGSTER_PG_URL`` is set) whenever that differs from what is there.
         """
         for folder in (self.root, self.dlt_pipelines, self.dagster_home, self.web_landing,
                        self.reports):
             folder.mkdir(parents=True, exist_ok=True)
+        pg_url = os.environ.get(DAGSTER_PG_URL_VARIABLE, "")
+        for plain in ("postgresql://", "postgres://"):
+            if pg_url.startswith(plain):
+                os.environ[DAGSTER_PG_URL_VARIABLE] = _PG_DRIVER_SCHEME + pg_url.removeprefix(plain)
         instance_config = self.dagster_home / "dagster.yaml"
-        project_config = PROJECT_DIR / "dagster.yaml"
-        if not instance_config.exists() or instance_config.read_bytes() != project_config.read_bytes():
-            shutil.copyfile(project_config, instance_config)
+        wanted = dagster_instance_config()
+        if not instance_config.exists() or instance_config.read_text() != wanted:
+            instance_config.write_text(wanted)
         os.environ["HANDOFF_HOME"] = str(self.root)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
         return self
+
+
+def dagster_instance_config() -> str:
+    """The project's ``dagster.yaml``, with PostgreSQL storage when ``HANDOFF_DAGSTER_PG_URL`` is set."""
+    config = (PROJECT_DIR / "dagster.yaml").read_text()
+    return config + _POSTGRES_STORAGE if os.environ.get(DAGSTER_PG_URL_VARIABLE) else config
 
 
 def warehouse_target() -> str:

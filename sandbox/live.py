@@ -329,7 +329,16 @@ class LiveCompany:
         db.execute("insert into marketing_activities (id, lead_id, activity_date, activity_type_id, body) "
                    "values (?, ?, ?, ?, ?)", (activity_id, lead_id, stamp, type_id, json.dumps(activity)))
 
-    def _qualify(self, now: datetime) -> None:
+    def hand_over_a_lead(self) -> int:
+        """Qualify open leads until one is handed to sales, now; returns its CRM contact's id."""
+        while self.open_leads:
+            contact_id = self._qualify(datetime.now(timezone.utc))
+            if contact_id is not None:
+                return contact_id
+        raise LookupError("live mode has no open lead left to qualify")
+
+    def _qualify(self, now: datetime) -> int | None:
+        """Marketing qualifies a lead and hands it to sales; returns the CRM contact handed over."""
         lead_id = self.open_leads.pop(self.rng.randrange(len(self.open_leads)))
         assigned_owner = self.rng.choice(self.owners) if self.owners else None
         stamp = iso(now)
@@ -338,14 +347,14 @@ class LiveCompany:
                              (lead_id,)).fetchone()
             lead = json.loads(row["body"]) if row else {}
             if not lead.get("email"):
-                return
+                return None
             found = db.execute(
                 """select id, properties from crm_objects where object_type = 'contacts' and archived = 0
                    and merged_into is null and lower(json_extract(properties, '$.email')) = lower(?)
                    order by id limit 1""", (lead["email"],)).fetchone()
             contact = json.loads(found["properties"]) if found else None
             if (contact or {}).get("lifecyclestage") in HANDED_OFF_STAGES:
-                return
+                return None
             old_score, old_status = lead.get("leadScore"), lead.get("leadStatus")
             lead.update(leadScore=max(MQL_SCORE, int(old_score or 0)), leadStatus="MQL", updatedAt=stamp)
             db.execute("update marketing_leads set updated_at = ?, body = ? where id = ?",
@@ -374,6 +383,7 @@ class LiveCompany:
         self.webhooks.notify_crm(events, _ms(now))
         self.webhooks.notify_marketing("lead.updated", lead_id, lead["email"],
                                        {"leadScore": lead["leadScore"], "leadStatus": "MQL"}, stamp)
+        return contact_id
 
     def _touch(self, now: datetime) -> None:
         contact_id = self.rng.choice(self.open_mqls)

@@ -31,3 +31,69 @@ def crm_sandbox(tiny_dataset, tmp_path):
 
     with SandboxServer(build_sandbox(tmp_path / "sandbox-state", dataset_dir=tiny_dataset)) as server:
         yield server
+
+
+class _Receiver:
+    """A local HTTP endpoint that keeps what is posted to it; ``fail_next`` answers that many 503s."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[dict] = []
+        self.fail_next = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                import json
+
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    failing = receiver.fail_next > 0
+                    receiver.fail_next -= failing
+                    if not failing:
+                        receiver.posts.append({"path": self.path, "headers": dict(self.headers),
+                                               "json": json.loads(body)})
+                self.send_response(503 if failing else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def webhook_receiver():
+    receiver = _Receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture
+def smtp_receiver():
+    """A local SMTP server; its ``handler.messages`` are the mails it received."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    class Keep(Message):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def handle_message(self, message):
+            self.messages.append(message)
+
+    import socket
+
+    with socket.socket() as probe:  # a free port: the controller checks it is up by connecting to it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield controller
+    controller.stop()

@@ -9,12 +9,17 @@ so the first run reads them all); deleted leads and program memberships complete
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 import dlt
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common import logger
+from dlt.common.normalizers.utils import generate_dlt_ids
 from dlt.sources.helpers import requests
 
 from pipeline.ingest.pacing import SlidingWindowLimiter, configured_budget, paced
@@ -86,7 +91,7 @@ class MarketoClient:
             response = self._session.request(method, f"{self.base_url}{path}", params=params, json=json,
                                         headers={"Authorization": f"Bearer {self._access_token()}"})
             response.raise_for_status()
-            body = response.json()
+            body = orjson.loads(response.content)  # several times faster than the requests' parser
             if body.get("success", True):
                 return body
             codes = {str(error.get("code")) for error in body.get("errors", [])}
@@ -128,9 +133,29 @@ def stopping_at_quota(read: Callable[..., Iterator]) -> Callable[..., Iterator]:
     return reading
 
 
-def flatten_activity(activity: dict) -> dict:
-    attributes = {a.get("name"): a.get("value") for a in activity.get("attributes", [])}
-    return {**{k: v for k, v in activity.items() if k != "attributes"}, "attributes": attributes}
+# Marketo's activity record, column by column; ``attributes`` becomes the text of one JSON object of
+# name to value, which the warehouses' JSON functions read as they read a JSON column.
+ACTIVITY_FIELDS = {"id": ("id", pa.int64()), "marketoGUID": ("marketo_guid", pa.string()),
+                   "leadId": ("lead_id", pa.int64()), "activityDate": ("activity_date", pa.string()),
+                   "activityTypeId": ("activity_type_id", pa.int64()), "campaignId": ("campaign_id", pa.int64()),
+                   "primaryAttributeValueId": ("primary_attribute_value_id", pa.int64()),
+                   "primaryAttributeValue": ("primary_attribute_value", pa.string())}
+
+
+def activities_table(activities: list[dict]) -> pa.Table:
+    """Activities as an Arrow table, which dlt writes as Parquet without normalizing each row.
+    The table carries dlt's row id: tables first loaded row by row require one."""
+    columns = {column: pa.array([activity.get(field) for activity in activities], arrow_type)
+               for field, (column, arrow_type) in ACTIVITY_FIELDS.items()}
+    columns["activity_date"] = pc.cast(columns["activity_date"], pa.timestamp("us", tz="UTC"))
+    columns["attributes"] = pa.array(
+        [json.dumps({a.get("name"): a.get("value") for a in activity.get("attributes", [])},
+                    separators=(",", ":"), ensure_ascii=False) for activity in activities], pa.string())
+    columns["_dlt_id"] = pa.array(generate_dlt_ids(len(activities)), pa.string())
+    table = pa.table(columns)
+    # The merge key is never null: dlt's schema says so, and an Arrow schema that disagreed would be
+    # reported for every table.
+    return table.cast(table.schema.set(0, table.schema.field("id").with_nullable(False)))
 
 
 @dlt.source(name="marketing", max_table_nesting=0)
@@ -144,9 +169,8 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
         """Marketo's activity types and their attributes."""
         yield client.call("/rest/v1/activities/types.json")["result"]
 
-    @dlt.resource(name="activities", primary_key="id", write_disposition="merge",
-                  columns={"activityDate": {"data_type": "timestamp"}})
-    def activities() -> Iterator[list[dict]]:
+    @dlt.resource(name="activities", primary_key="id", write_disposition="merge")
+    def activities() -> Iterator[pa.Table]:
         """Lead activities, resumed from the paging token saved after the last page read."""
         tokens: dict = dlt.current.resource_state().setdefault("next_page_tokens", {})
         first_since = datetime.now(timezone.utc) - timedelta(days=history_days)
@@ -157,9 +181,9 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
             chunk: list[dict] = []
             try:
                 for page, next_token in client.pages("/rest/v1/activities.json", params):
-                    chunk.extend(flatten_activity(activity) for activity in page)
+                    chunk.extend(page)
                     if len(chunk) >= ACTIVITY_CHUNK:
-                        yield chunk
+                        yield activities_table(chunk)
                         chunk = []
                     # dlt commits state together with the load, so a crash re-reads from the last load.
                     if next_token:
@@ -170,7 +194,7 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
             else:
                 quota_reached = False
             if chunk:
-                yield chunk
+                yield activities_table(chunk)
             if quota_reached:
                 return
 
@@ -183,11 +207,11 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
     looked_up: set[int] = set()
 
     @dlt.transformer(name="leads", data_from=activities, primary_key="id", write_disposition="merge")
-    def leads(chunk: list[dict]) -> Iterator[list[dict]]:
+    def leads(chunk: pa.Table) -> Iterator[list[dict]]:
         """Leads touched by the activities just read, each looked up once per run, 300 ids per call.
         Ids the daily quota left unread are kept in the state and read first next time."""
         state = dlt.current.resource_state()
-        wanted = set(state.pop("unread_lead_ids", [])) | {activity["leadId"] for activity in chunk}
+        wanted = set(state.pop("unread_lead_ids", [])) | set(pc.unique(chunk["lead_id"]).to_pylist())
         lead_ids = sorted(wanted - looked_up)
         for start in range(0, len(lead_ids), LEADS_PER_CALL):
             batch = lead_ids[start:start + LEADS_PER_CALL]

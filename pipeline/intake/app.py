@@ -5,10 +5,13 @@
   older than five minutes is refused, as HubSpot's documentation asks of receivers.
 - ``POST /webhooks/marketing``: a Marketo webhook (a JSON object about one lead) carrying the shared
   secret in ``X-Marketo-Webhook-Secret``.
-- ``GET /health``: up, and how many events each source has journaled.
+- ``POST /v1/batch``, ``POST /v1/{track,identify,page,...}``: website events in Segment's HTTP
+  Tracking API shape, the write key as the HTTP Basic username (see ``segment.py``); they land in
+  the web landing zone the web ingest source reads, once per ``messageId`` (see ``landing.py``).
+- ``GET /health``: up, and how many events each source has kept.
 
 Bad input gets a 4xx whose ``message`` says what is wrong, and nothing of it is kept. An accepted
-request is answered 200 only after its events are on disk (see ``journal.py``).
+request is answered 200 only after its events are on disk (see ``journal.py`` and ``landing.py``).
 """
 
 from __future__ import annotations
@@ -20,13 +23,27 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from pipeline.intake.errors import Refused
 from pipeline.intake.journal import IntakeJournal
+from pipeline.intake.landing import WebEventLanding
+from pipeline.intake.segment import (
+    CALL_TYPES,
+    MAX_BATCH_BYTES,
+    MAX_CALL_BYTES,
+    as_received,
+    batch_calls,
+    checked_call,
+    read_tracking_payload,
+)
 
 MAX_BODY_BYTES = 1024 * 1024  # HubSpot batches at most 100 events per request, far below this
 SIGNATURE_MAX_AGE_MS = 5 * 60 * 1000
@@ -42,27 +59,25 @@ MARKETING_EVENT_FIELDS = {"webhookId": str, "event": str, "leadId": int}
 
 @dataclass(frozen=True)
 class WebhookSecrets:
-    """The secrets the systems sign their webhooks with; kept out of ``repr`` so they are never logged."""
+    """The secrets the systems sign their webhooks with, and the website's write key; kept out of
+    ``repr`` so they are never logged."""
 
     crm_client_secret: str | None = field(default=None, repr=False)
     marketing_secret: str | None = field(default=None, repr=False)
+    web_write_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, connection_file: Path) -> WebhookSecrets:
-        """From the connection file (``crm.webhook_client_secret``, ``marketing.webhook_secret``), with
-        ``HANDOFF_CRM_WEBHOOK_CLIENT_SECRET`` and ``HANDOFF_MARKETING_WEBHOOK_SECRET`` on top."""
+        """From the connection file (``crm.webhook_client_secret``, ``marketing.webhook_secret``,
+        ``web.write_key``), with ``HANDOFF_CRM_WEBHOOK_CLIENT_SECRET``,
+        ``HANDOFF_MARKETING_WEBHOOK_SECRET`` and ``HANDOFF_WEB_WRITE_KEY`` on top."""
         described = json.loads(connection_file.read_text()) if connection_file.exists() else {}
         return cls(
             crm_client_secret=os.environ.get("HANDOFF_CRM_WEBHOOK_CLIENT_SECRET",
                                              described.get("crm", {}).get("webhook_client_secret")),
             marketing_secret=os.environ.get("HANDOFF_MARKETING_WEBHOOK_SECRET",
-                                            described.get("marketing", {}).get("webhook_secret")))
-
-
-class Refused(Exception):
-    def __init__(self, status_code: int, message: str):
-        super().__init__(message)
-        self.status_code, self.message = status_code, message
+                                            described.get("marketing", {}).get("webhook_secret")),
+            web_write_key=os.environ.get("HANDOFF_WEB_WRITE_KEY", described.get("web", {}).get("write_key")))
 
 
 def hubspot_signature_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
@@ -121,9 +136,11 @@ def _compact(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def create_intake_app(journal: IntakeJournal, secrets: WebhookSecrets, public_url: str | None = None) -> FastAPI:
+def create_intake_app(journal: IntakeJournal, secrets: WebhookSecrets, public_url: str | None = None,
+                      web_landing: WebEventLanding | None = None) -> FastAPI:
     """``public_url``: the base URL the systems post to, when a proxy in front changes what this
-    service sees; HubSpot signs the URL it called."""
+    service sees; HubSpot signs the URL it called. Without ``web_landing`` or a write key, website
+    events are not received."""
     app = FastAPI(title="Handoff intake", docs_url=None, redoc_url=None)
 
     @app.exception_handler(Refused)
@@ -160,8 +177,28 @@ def create_intake_app(journal: IntakeJournal, secrets: WebhookSecrets, public_ur
         event = checked_event(parsed_json(await read_body(request)), MARKETING_EVENT_FIELDS, "the body")
         return stored("marketing", [(event["webhookId"], _compact(event))])
 
+    async def land_web_events(request: Request, limit: int, calls_of: Callable[[dict], list[dict]]) -> JSONResponse:
+        if web_landing is None or not secrets.web_write_key:
+            raise Refused(404, "no website write key is configured, so website events are not received")
+        calls = calls_of(await read_tracking_payload(request, limit, secrets.web_write_key))
+        received_at = datetime.now(timezone.utc)
+        new = await run_in_threadpool(web_landing.land, as_received(calls, received_at), received_at)
+        return JSONResponse({"success": True, "accepted": len(calls), "new": new})
+
+    @app.post("/v1/batch")
+    async def web_batch(request: Request) -> JSONResponse:
+        return await land_web_events(request, MAX_BATCH_BYTES, batch_calls)
+
+    @app.post("/v1/{call_type}")
+    async def web_call(call_type: str, request: Request) -> JSONResponse:
+        if call_type not in CALL_TYPES:
+            raise Refused(404, f"no such endpoint /v1/{call_type}")
+        return await land_web_events(request, MAX_CALL_BYTES,
+                                     lambda payload: [checked_call(payload, "the call", call_type)])
+
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "events": journal.counts()}
+        web_events = web_landing.count() if web_landing else 0
+        return {"status": "ok", "events": journal.counts() | ({"web": web_events} if web_events else {})}
 
     return app

@@ -5,6 +5,7 @@ Models are keyed ``[schema, model]`` (``marts/dim_people``) and sources ``[sourc
 """
 
 
+import json
 import os
 import shutil
 import sys
@@ -59,15 +60,23 @@ def dbt_cli(project: DbtProject) -> DbtCliResource:
     return DbtCliResource(project_dir=project, dbt_executable=executable)
 
 
+class DbtBuildConfig(dg.Config):
+    as_of: str | None = None
+    """Evaluate SLA clocks as of this UTC moment (``YYYY-MM-DD HH:MM:SS``) instead of now: a replay."""
+
+
 def build_transform_defs() -> dg.Definitions:
     project = dbt_project()
 
     @dbt_assets(manifest=project.manifest_path, project=project,
                 dagster_dbt_translator=HandoffDbtTranslator(), pool=WAREHOUSE_POOL)
-    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource):
         # The contract may have changed since the code location loaded.
         write_contract_seeds(DBT_PROJECT_DIR)
-        yield from dbt.cli(["build"], context=context).stream()
+        args = ["build"]
+        if config.as_of:
+            args += ["--vars", json.dumps({"as_of": config.as_of})]
+        yield from dbt.cli(args, context=context).stream()
 
     return dg.Definitions(
         assets=[dbt_models],

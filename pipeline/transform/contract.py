@@ -144,6 +144,11 @@ class PlanQuarter(Strict):
         return value
 
 
+class Alerts(Strict):
+    escalate_after_minutes: int = Field(gt=0)
+    lookback_hours: int = Field(gt=0)
+
+
 class FunnelContract(Strict):
     version: int
     reporting_time_zone: str
@@ -156,6 +161,7 @@ class FunnelContract(Strict):
     segments: list[Segment]
     sla_policies: list[SlaPolicy]
     at_risk_fraction: float = Field(gt=0, lt=1)
+    alerts: Alerts
     business_calendar: BusinessCalendar
     attribution: Attribution
     plan: list[PlanQuarter]
@@ -238,6 +244,8 @@ def contract_tables(contract: FunnelContract) -> dict[str, list[dict]]:
             "mql_score_threshold": mql.score_threshold,
             "hand_raise_window_minutes": mql.hand_raise_window_minutes,
             "at_risk_fraction": contract.at_risk_fraction,
+            "alert_escalate_after_minutes": contract.alerts.escalate_after_minutes,
+            "alert_lookback_hours": contract.alerts.lookback_hours,
             "default_time_zone": calendar.default.time_zone,
             "default_country": calendar.default.country,
             "default_start_hour": calendar.default.start_hour,
@@ -290,6 +298,9 @@ def render_docs(contract: FunnelContract, source_name: str) -> str:
         f"{settings['at_risk_fraction']:.0%} of the allowance)", "",
         table([{k: p[k] for k in ("precedence", "policy", "mql_reason", "segment", "first_touch_minutes",
                                   "decision_minutes")} for p in tables["contract_sla_policies"]]),
+        "", f"**Alerts**: at-risk and breached notices go to the owner; a breach still untouched "
+        f"{settings['alert_escalate_after_minutes']} minutes after its due time is escalated; only handoffs due "
+        f"within the last {settings['alert_lookback_hours']} hours are alerted on.",
         "", f"**Business calendar**: default {settings['default_time_zone']}, {settings['default_country']}, "
         f"{settings['default_start_hour']}:00–{settings['default_end_hour']}:00; weekend "
         f"{', '.join(contract.business_calendar.weekend_days)}; public holidays of the owner's country.",

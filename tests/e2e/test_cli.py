@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
+import duckdb
+
 from pipeline.settings import PROJECT_DIR
 from sandbox.simulation import generate
 
@@ -33,14 +35,31 @@ def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path):
     written = re.search(r"Written back to CRM contacts: (\d+) records in (\d+) batches", first.stdout)
     assert written and int(written[1]) > 0 and int(written[2]) >= 1
     assert "failed" not in first.stdout
+    assert "Written back to marketing leads: 0 records" not in first.stdout
     assert str(tmp_path / "warehouse.duckdb") in first.stdout
+    # The website's events came in through the intake service, which stopped with the demo.
+    assert list((tmp_path / "landing" / "web").rglob("*.ndjson"))
+    assert int(re.search(r"raw_web\.events\s.*?(\d+)\s*$", first.stdout, re.MULTILINE)[1]) > 0
+    assert str(tmp_path / "serving" / "funnel.duckdb") in first.stdout
 
     second = run([*HANDOFF, "demo", "--dataset", str(company)], tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Written back to CRM contacts: 0 records in 0 batches" in second.stdout
-    # Same rows in the warehouse: the counts table is identical.
-    table = lambda out: [line for line in out.splitlines() if line.strip().startswith(("raw_", "marts."))]
-    assert [line.split()[-1] for line in table(first.stdout)] == [line.split()[-1] for line in table(second.stdout)]
+    assert "Written back to marketing leads: 0 records in 0 batches" in second.stdout
+    # Same rows in the warehouse, but for what the first run's write-back caused: marketing
+    # automation logs a Change Data Value activity (type 13) for each lead field it was sent.
+    counts = lambda out: {line.split()[0]: int(line.split()[-1]) for line in out.splitlines()
+                          if line.strip().startswith(("raw_", "marts."))}
+    before, after = counts(first.stdout), counts(second.stdout)
+    changed = {table for table in before if before[table] != after[table]}
+    assert changed <= {"raw_marketing.activities"}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as db:
+        logged = db.execute("""
+            select activity_type_id, primary_attribute_value, count(*) from raw_marketing.activities
+            where _dlt_load_id = (select max(_dlt_load_id) from raw_marketing.activities)
+            group by all""").fetchall()
+    assert after["raw_marketing.activities"] - before["raw_marketing.activities"] == sum(n for *_, n in logged)
+    assert {(type_id, field.startswith("Handoff ")) for type_id, field, _ in logged} <= {(13, True)}
 
 
 def test_ctrl_c_during_the_demo_leaves_no_server_behind(tmp_path):

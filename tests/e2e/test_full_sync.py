@@ -3,8 +3,11 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
@@ -12,9 +15,12 @@ from urllib.parse import urlparse
 import dagster as dg
 import duckdb
 import pytest
+import uvicorn
 
 from pipeline.settings import DBT_PROJECT_DIR, DataHome
+from sandbox.live import LiveCompany, LiveSettings
 from sandbox.server import SandboxServer, build_sandbox
+from sandbox.webhooks import WebhookSettings
 from sandbox.simulation import generate
 
 # A pinned moment and no malformed records: the same company every run, clean enough to pass the gate.
@@ -28,12 +34,25 @@ def home():
 
 @pytest.fixture(scope="module")
 def sandbox(home, tmp_path_factory):
+    """The tiny company over HTTP; what changes in live mode is sent as webhooks to ``intake_port``,
+    where a test that wants them starts the intake service."""
     dataset = tmp_path_factory.mktemp("company")
     generate(dataset, scale="tiny", seed=7, now=COMPANY_NOW, malformed_share=0)
-    with SandboxServer(build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=dataset)) as server:
+    intake_port = free_port()
+    webhooks = WebhookSettings(crm_url=f"http://127.0.0.1:{intake_port}/webhooks/crm",
+                               marketing_url=f"http://127.0.0.1:{intake_port}/webhooks/marketing")
+    with SandboxServer(build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=dataset,
+                                     webhooks=webhooks)) as server:
+        server.intake_port = intake_port
         server.publish(home.connection_file)
         yield server
     home.connection_file.unlink()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +103,15 @@ def test_definitions_load_every_asset_check_job_and_schedule():
     repository = defs.get_repository_def()
     repository.load_all_definitions()  # resolves every job, schedule and sensor, raising if one is broken
     assert {job.name for job in repository.get_all_jobs()} >= {"full_sync"}
+    owners = {key: graph.get(dg.AssetKey(key.split("/"))).owners
+              for key in ("staging/stg_crm__contacts", "marts/fct_handoffs", "writeback/crm_contacts",
+                          "alerting/sla_notices")}
+    assert owners == {"staging/stg_crm__contacts": ["team:data-engineering"],
+                      "marts/fct_handoffs": ["team:revenue-analytics"],
+                      "writeback/crm_contacts": ["team:revenue-operations"],
+                      "alerting/sla_notices": ["team:revenue-operations"]}
+    assert {"sla_clock_schedule", "daily_sla_digest_schedule"} <= {s.name for s in repository.schedule_defs}
+    assert "operator_run_failures" in {s.name for s in repository.sensor_defs}
     # The raw table and its dbt source are one asset: the graph is one piece from API to CRM.
     assert dg.AssetKey(["raw_crm", "contacts"]) in graph.get(dg.AssetKey(["staging", "stg_crm__contacts"])).parent_keys
 
@@ -328,3 +356,102 @@ def test_dbt_docs_render_the_marts_and_the_funnel_contract(home, sandbox, synced
         assert undocumented == [], mart["name"]
     [contract_doc] = [doc for doc in manifest["docs"].values() if doc["name"] == "funnel_contract"]
     assert "demo_request" in contract_doc["block_contents"]
+
+
+def run_sla_clock(as_of: datetime | None = None):
+    """The SLA clock's job, as its schedule starts it, or replayed as of a moment."""
+    from pipeline.definitions import defs
+
+    run_config = {"ops": {"dbt_models": {"config": {"as_of": as_of.strftime("%Y-%m-%d %H:%M:%S")}}}} if as_of else {}
+    result = defs.resolve_job_def("sla_clock").execute_in_process(
+        instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False)
+    assert result.success
+    return result
+
+
+def notices_for(receiver, handoff_id: str) -> list[str]:
+    return [post["json"]["kind"] for post in receiver.posts
+            if post["path"] == "/hook" and post["json"]["key"].startswith(f"{handoff_id}:")]
+
+
+@pytest.fixture
+def intake(home, sandbox):
+    """The intake service on the port the sandbox sends its webhooks to, journaling into the data home."""
+    from pipeline.intake.app import WebhookSecrets, create_intake_app
+    from pipeline.intake.journal import IntakeJournal
+
+    journal = IntakeJournal(home.intake_journal)
+    app = create_intake_app(journal, WebhookSecrets.load(home.connection_file))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=sandbox.intake_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield journal
+    server.should_exit = True
+    thread.join(timeout=10)
+    journal.close()
+
+
+def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_each(
+        home, sandbox, synced, intake, webhook_receiver, smtp_receiver, monkeypatch):
+    """Marketing hands a lead to sales in the live sandbox. Its webhook reaches intake, the sensor
+    starts the CRM's incremental run, the handoff appears in fct_handoffs and its SLA state on the CRM
+    record. Nobody touches the lead: the clock, replayed a minute before and after the due time and
+    past the escalation time, sends at-risk, breached and escalation notices once each to the JSON
+    webhook, Slack and the owner's mailbox, catching up a breach notice the webhooks were down for."""
+    from datetime import timedelta
+
+    from pipeline.automation.sensors import webhook_sensor
+    from pipeline.definitions import defs
+
+    monkeypatch.setenv("HANDOFF_ALERT_WEBHOOK_URL", f"{webhook_receiver.url}/hook")
+    monkeypatch.setenv("HANDOFF_ALERT_SLACK_WEBHOOK_URL", f"{webhook_receiver.url}/slack")
+    monkeypatch.setenv("HANDOFF_SMTP_HOST", smtp_receiver.hostname)
+    monkeypatch.setenv("HANDOFF_SMTP_PORT", str(smtp_receiver.port))
+    instance, sensor = dg.DagsterInstance.get(), webhook_sensor("crm")
+    context = dg.build_sensor_context(instance=instance)
+    assert isinstance(sensor(context), dg.SkipReason)  # nothing journaled yet
+    company = LiveCompany(sandbox.sandbox, LiveSettings(), "http://127.0.0.1:9/unused", "unused")
+
+    handed_over = time.monotonic()
+    contact_id = str(company.hand_over_a_lead())
+    request = None
+    while not isinstance(request, dg.RunRequest):
+        assert time.monotonic() - handed_over < 60, "the webhook never reached intake"
+        time.sleep(0.2)
+        request = sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+    run = defs.resolve_job_def(sensor.job_name).execute_in_process(instance=instance, tags=request.tags,
+                                                                  raise_on_error=False)
+    assert run.success
+    latency_s = time.monotonic() - handed_over
+    with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        [(handoff_id, mql_at, due_at, state, owner_email)] = db.execute("""
+            select handoffs.handoff_id, handoffs.mql_at, handoffs.first_touch_due_at, handoffs.sla_state, owners.email
+            from marts.fct_handoffs as handoffs left join marts.dim_owners as owners using (owner_id)
+            where handoffs.crm_contact_id = ? order by handoffs.mql_at desc limit 1""", [contact_id]).fetchall()
+    assert datetime.now(timezone.utc).replace(tzinfo=None) - mql_at < timedelta(minutes=10)
+    assert state in ("open", "at_risk")
+    crm_record = contact_properties(sandbox, contact_id)
+    assert (crm_record["handoff_funnel_stage"], crm_record["handoff_sla_state"]) == ("mql", state)
+    print(f"webhook to feedback in the CRM: {latency_s:.1f} s (sensor evaluated at once; the daemon "
+          f"adds up to its interval)")
+
+    run_sla_clock(due_at - timedelta(minutes=1))
+    assert notices_for(webhook_receiver, handoff_id) == ["at_risk"]
+    assert contact_properties(sandbox, contact_id)["handoff_sla_state"] == "at_risk"
+    slack_titles = [post["json"]["text"] for post in webhook_receiver.posts if post["path"] == "/slack"]
+    assert any(title.startswith("SLA at risk") for title in slack_titles)
+
+    webhook_receiver.fail_next = 1_000  # the webhooks are down when the breach comes
+    run_sla_clock(due_at + timedelta(minutes=1))
+    assert notices_for(webhook_receiver, handoff_id) == ["at_risk"]
+    webhook_receiver.fail_next = 0
+    run_sla_clock(due_at + timedelta(minutes=2))  # back up: the breach is caught up, at risk not sent again
+    assert notices_for(webhook_receiver, handoff_id) == ["at_risk", "breached"]
+
+    run_sla_clock(due_at + timedelta(hours=5))
+    assert notices_for(webhook_receiver, handoff_id) == ["at_risk", "breached", "escalated"]
+    mails = [m for m in smtp_receiver.handler.messages if m["X-Handoff-Notice-Key"].startswith(f"{handoff_id}:")]
+    assert [m["X-Handoff-Notice-Key"].split(":")[1] for m in mails] == ["at_risk", "breached", "escalated"]
+    assert {m["To"] for m in mails} == {owner_email}

@@ -1,5 +1,6 @@
-"""The intake service over real HTTP: signed webhooks are journaled once, bad ones get a 4xx and leave
-nothing behind, what was acknowledged survives kill -9, and the sensors turn it into runs."""
+"""The intake service over real HTTP: signed webhooks are journaled once and website events land once,
+bad ones get a 4xx and leave nothing behind, what was acknowledged survives kill -9, and the sensors
+turn it into runs."""
 
 import json
 import os
@@ -10,18 +11,27 @@ import sys
 import threading
 import time
 
+from datetime import datetime, timezone
+from pathlib import Path
+
 import dagster as dg
 import httpx
 import pytest
 import uvicorn
+from segment import analytics
 
 from pipeline.automation.sensors import web_event_files, webhook_sensor
+from pipeline.ingest.web import invalid_event_reason
+from pipeline.intake import landing as landing_module
 from pipeline.intake.app import MAX_BODY_BYTES, WebhookSecrets, create_intake_app
 from pipeline.intake.journal import IntakeJournal
+from pipeline.intake.landing import WebEventLanding
+from pipeline.intake.segment import MAX_BATCH_BYTES
 from pipeline.settings import PROJECT_DIR, DataHome
 from sandbox.webhooks import MARKETO_SECRET_HEADER, contact_created, hubspot_signature_v3, property_changed
+from sandbox.website import segment_batches, send_batch
 
-CRM_SECRET, MARKETING_SECRET = "crm-app-client-secret", "marketing-shared-secret"
+CRM_SECRET, MARKETING_SECRET, WRITE_KEY = "crm-app-client-secret", "marketing-shared-secret", "website-write-key"
 
 
 def free_port() -> int:
@@ -32,11 +42,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def intake(tmp_path):
-    """The intake app served over HTTP from a thread; yields (base URL, journal)."""
+    """The intake app served over HTTP from a thread, landing website events in ``tmp_path/web``;
+    yields (base URL, journal)."""
     journal = IntakeJournal(tmp_path / "intake.sqlite")
+    web_landing = WebEventLanding(tmp_path / "web", tmp_path / "web-messages.sqlite")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_intake_app(journal, WebhookSecrets(CRM_SECRET, MARKETING_SECRET)),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    app = create_intake_app(journal, WebhookSecrets(CRM_SECRET, MARKETING_SECRET, WRITE_KEY), web_landing=web_landing)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -44,6 +56,7 @@ def intake(tmp_path):
     yield f"http://127.0.0.1:{port}", journal
     server.should_exit = True
     thread.join(timeout=10)
+    web_landing.close()
     journal.close()
 
 
@@ -111,14 +124,128 @@ def test_a_marketing_webhook_without_the_shared_secret_or_a_lead_is_refused(inta
     assert journal.counts() == {}
 
 
+def web_call(n: int, **overrides) -> dict:
+    return {"type": "track", "event": "Demo Requested", "messageId": f"m-{n}", "anonymousId": f"anon-{n % 7}",
+            "timestamp": "2026-12-04T10:00:00.000Z", "context": {"page": {"path": "/pricing"}}, **overrides}
+
+
+def post_web_batch(base_url: str, calls: list[dict], write_key: str = WRITE_KEY) -> httpx.Response:
+    return httpx.post(f"{base_url}/v1/batch", json={"batch": calls}, auth=(write_key, ""))
+
+
+def landed(folder: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted(folder.rglob("*.ndjson")) for line in path.read_text().splitlines()]
+
+
+def test_website_events_land_once_where_the_web_source_reads_them(intake, tmp_path):
+    base_url, _ = intake
+    calls = [web_call(n) for n in range(1200)]
+    # The sandbox website's own emitter, batching as Segment's limits require, then a redelivery.
+    with httpx.Client() as client:
+        for _ in range(2):
+            for batch in segment_batches(json.dumps(call).encode() for call in calls):
+                send_batch(client, base_url, WRITE_KEY, batch)
+    single = httpx.post(f"{base_url}/v1/identify", auth=(WRITE_KEY, ""),
+                        json={"messageId": "m-identify", "userId": "42", "traits": {"email": "ada@example.com"}})
+    assert single.status_code == 200 and single.json()["new"] == 1
+    assert httpx.post(f"{base_url}/v1/identify", json={"messageId": "m-identify", "userId": "42",
+                                                         "writeKey": WRITE_KEY}).json()["new"] == 0
+
+    events = landed(tmp_path / "web")
+    assert [event["messageId"] for event in events] == [call["messageId"] for call in calls] + ["m-identify"]
+    assert all(invalid_event_reason(event) is None for event in events)
+    assert all("writeKey" not in event and event["receivedAt"] for event in events)
+    assert events[-1]["type"] == "identify" and events[-1]["timestamp"] == events[-1]["receivedAt"]
+    hour = datetime.now(timezone.utc).strftime("%Y-%m-%d/%H.ndjson")
+    assert [path.relative_to(tmp_path / "web").as_posix() for path in (tmp_path / "web").rglob("*.ndjson")] == [hour]
+    assert httpx.get(f"{base_url}/health").json()["events"] == {"web": 1201}
+
+
+def test_segments_own_sdk_delivers_to_the_intake(intake, tmp_path):
+    base_url, _ = intake
+    errors = []
+    analytics.default_client = None
+    analytics.write_key, analytics.host, analytics.gzip, analytics.max_retries = WRITE_KEY, base_url, True, 0
+    analytics.on_error = lambda error, _batch: errors.append(error)
+    try:
+        analytics.identify("user-7", {"email": "ada@example.com"})
+        analytics.track("user-7", "Demo Requested", {"source": "pricing page"})
+        analytics.page(anonymous_id="anon-3", name="Pricing", context={"campaign": {"source": "linkedin"}})
+        analytics.flush()
+    finally:
+        analytics.shutdown()
+        analytics.default_client = None
+    assert errors == []
+    assert [event["type"] for event in landed(tmp_path / "web")] == ["identify", "track", "page"]
+
+
+@pytest.mark.parametrize("case", ["no write key", "wrong write key", "not JSON", "not an object", "empty batch",
+                                  "no messageId", "no user", "track without event", "wrong endpoint type",
+                                  "call over 32 KB", "batch over 500 KB", "bad timestamp"])
+def test_a_bad_website_call_gets_a_4xx_with_the_reason_and_lands_nothing(intake, tmp_path, case):
+    base_url, _ = intake
+    good = web_call(1)
+    response = {
+        "no write key": lambda: httpx.post(f"{base_url}/v1/batch", json={"batch": [good]}),
+        "wrong write key": lambda: post_web_batch(base_url, [good], write_key="guess"),
+        "not JSON": lambda: httpx.post(f"{base_url}/v1/track", content=b"{nope", auth=(WRITE_KEY, "")),
+        "not an object": lambda: httpx.post(f"{base_url}/v1/track", json=[good], auth=(WRITE_KEY, "")),
+        "empty batch": lambda: post_web_batch(base_url, []),
+        "no messageId": lambda: post_web_batch(base_url, [good, {**good, "messageId": None}]),
+        "no user": lambda: post_web_batch(base_url, [good, web_call(2, anonymousId=None)]),
+        "track without event": lambda: post_web_batch(base_url, [web_call(2, event="")]),
+        "wrong endpoint type": lambda: httpx.post(f"{base_url}/v1/page", json=good, auth=(WRITE_KEY, "")),
+        "call over 32 KB": lambda: post_web_batch(base_url, [good, web_call(2, properties={"x": "y" * 33_000})]),
+        "batch over 500 KB": lambda: post_web_batch(
+            base_url, [web_call(n, properties={"x": "y" * 30_000}) for n in range(MAX_BATCH_BYTES // 30_000 + 1)]),
+        "bad timestamp": lambda: post_web_batch(base_url, [web_call(2, timestamp="yesterday")]),
+    }[case]()
+    expected = {"no write key": (401, "write key"), "wrong write key": (401, "invalid write key"),
+                "not JSON": (400, "not valid JSON"), "not an object": (400, "JSON object"),
+                "empty batch": (400, "non-empty"), "no messageId": (400, "batch[1]: messageId"),
+                "no user": (400, "userId or an anonymousId"), "track without event": (400, "needs event"),
+                "wrong endpoint type": (400, "sent to /v1/page"), "call over 32 KB": (400, "32 KB"),
+                "batch over 500 KB": (413, "500 KB"), "bad timestamp": (400, "ISO 8601")}[case]
+    assert (response.status_code, expected[1] in response.json()["message"]) == (expected[0], True)
+    assert landed(tmp_path / "web") == []
+    assert "web" not in httpx.get(f"{base_url}/health").json()["events"]
+
+
+@pytest.mark.parametrize("dies", ["before the append", "after the append"])
+def test_a_batch_interrupted_by_a_crash_is_in_the_file_exactly_once_after_a_restart(tmp_path, monkeypatch, dies):
+    folder, index = tmp_path / "web", tmp_path / "web-messages.sqlite"
+    received_at = datetime(2026, 12, 4, 10, 30, tzinfo=timezone.utc)
+    first = WebEventLanding(folder, index)
+    assert first.land([web_call(1), web_call(2)], received_at) == 2
+    write_at = landing_module._write_at
+
+    def crash(path, offset, lines):
+        if dies == "after the append":
+            write_at(path, offset, lines)
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(landing_module, "_write_at", crash)
+    with pytest.raises(SystemExit):
+        first.land([web_call(3), web_call(4)], received_at)
+    first.close()
+    monkeypatch.setattr(landing_module, "_write_at", write_at)
+
+    restarted = WebEventLanding(folder, index)
+    assert restarted.land([web_call(3), web_call(5)], received_at) == 1
+    assert [event["messageId"] for event in landed(folder)] == ["m-1", "m-2", "m-3", "m-4", "m-5"]
+    restarted.close()
+
+
 def test_acknowledged_events_survive_a_kill_9_of_the_intake(tmp_path):
     connection_file = tmp_path / "connection.json"
-    connection_file.write_text(json.dumps({"crm": {"webhook_client_secret": CRM_SECRET}}))
+    connection_file.write_text(json.dumps({"crm": {"webhook_client_secret": CRM_SECRET},
+                                           "web": {"write_key": WRITE_KEY}}))
     port = free_port()
     env = {**os.environ, "HANDOFF_HOME": str(tmp_path / "home")}
     command = [sys.executable, "-m", "pipeline.cli", "intake", "serve", "--port", str(port),
                "--connection-file", str(connection_file)]
-    url = f"http://127.0.0.1:{port}/webhooks/crm"
+    base_url = f"http://127.0.0.1:{port}"
+    url = f"{base_url}/webhooks/crm"
 
     def serve() -> subprocess.Popen:
         process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL,
@@ -134,17 +261,22 @@ def test_acknowledged_events_survive_a_kill_9_of_the_intake(tmp_path):
         raise AssertionError("the intake service did not start")
 
     intake = serve()
-    acknowledged = 0
+    acknowledged = web_acknowledged = 0
     for batch in range(20):
         events = crm_events(*(contact_created(n, "CRM_UI") for n in range(5)), first_id=batch * 5)
         acknowledged += post_crm(url, events).status_code == 200
+        web_batch = [web_call(batch * 10 + n) for n in range(10)]
+        web_acknowledged += post_web_batch(base_url, web_batch).status_code == 200
     intake.send_signal(signal.SIGKILL)
     intake.wait()
 
     intake = serve()
     try:
-        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["events"] == {"crm": acknowledged * 5}
-        assert acknowledged == 20
+        assert httpx.get(f"{base_url}/health").json()["events"] == {"crm": acknowledged * 5,
+                                                                     "web": web_acknowledged * 10}
+        assert (acknowledged, web_acknowledged) == (20, 20)
+        assert post_web_batch(base_url, web_batch).json()["new"] == 0  # redelivered after the restart
+        assert len(landed(tmp_path / "home" / "landing" / "web")) == 200
     finally:
         intake.terminate()
         intake.wait()

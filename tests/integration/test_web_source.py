@@ -35,15 +35,21 @@ def test_files_are_read_incrementally_deduplicated_and_bad_lines_quarantined(tmp
     run(tmp_path, tmp_path / "events")
     assert query(tmp_path, "select message_id, utm_source, page_path, user_id, email from raw_web.events order by 1") == [
         ("m1", "google", "/pricing", None, None), ("m2", None, None, "17", "a@b.co")]
-    assert sorted(r[0] for r in query(tmp_path, "select reason from raw_web.quarantine")) == ["no messageId", "not JSON: Expecting value"]
+    first_line = len(event("m1", **campaign)) + 1
+    assert query(tmp_path, "select reason, file, line_offset from raw_web.quarantine order by line_offset") == [
+        ("not JSON: Expecting value", str(hour.resolve()), first_line),
+        ("no messageId", str(hour.resolve()), first_line + len("not json\n"))]
 
     # The partial line is completed, a retry of m1 and a late event for an earlier hour arrive.
     with open(hour, "a") as out:
         out.write(event("m3")[20:] + "\n" + event("m1", **campaign) + "\n")
-    (hour.parent / "09.ndjson").write_text(event("m0", timestamp="2026-11-23T09:59:00.000Z") + "\n")
+    (hour.parent / "09.ndjson").write_text(event("m0", timestamp="2026-11-23T09:59:00.000Z") + "\n"
+                                           + event("m9", type="purchase") + "\n")
     run(tmp_path, tmp_path / "events")
     assert [r[0] for r in query(tmp_path, "select message_id from raw_web.events order by 1")] == ["m0", "m1", "m2", "m3"]
-    assert query(tmp_path, "select count(*) from raw_web.quarantine") == [(2,)]
+    assert query(tmp_path, "select reason, line_offset from raw_web.quarantine where file like '%09.ndjson'") == [
+        ("unknown type 'purchase'", len(event("m0", timestamp="2026-11-23T09:59:00.000Z")) + 1)]
+    assert query(tmp_path, "select count(*) from raw_web.quarantine") == [(3,)]
 
     # Nothing new: nothing is loaded.
     assert run(tmp_path, tmp_path / "events").loads_ids == []

@@ -1,0 +1,112 @@
+"""Alert delivery: SLA notices after every run that re-evaluates the clocks, a daily digest, and
+operators' notices when a run fails or a blocking quality check stops it.
+
+SLA notices and digests go through the outbox in the warehouse, so each goes out once. Operators'
+notices are sent by a sensor in the daemon, which must not take the warehouse's single writer from
+a running sync; the sensor's own cursor sends each failed run's notice once.
+"""
+
+import os
+from datetime import datetime, timezone
+
+import dagster as dg
+import duckdb
+
+from pipeline.alerts.channels import ChannelError, configured_channels
+from pipeline.alerts.notices import digest_notice, run_failure_notice, sla_notice
+from pipeline.alerts.outbox import Outbox
+from pipeline.resources import SourceConnections, Warehouse
+from pipeline.settings import WAREHOUSE_POOL
+
+SLA_NOTICES_MODEL = dg.AssetKey(["alerts", "alerts_sla_notices"])
+
+
+def model_rows(db: duckdb.DuckDBPyConnection, model: str) -> list[dict]:
+    cursor = db.execute(f"select * from alerts.{model}")
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def _send_through_outbox(context, db: duckdb.DuckDBPyConnection, notices) -> dict:
+    channels = configured_channels()
+    outbox = Outbox(db)
+    queued = outbox.queue(notices, [channel.name for channel in channels])
+    delivery = outbox.deliver(channels)
+    if not channels and notices:
+        context.log.warning(f"{len(notices)} notices are due but no alert channel is configured "
+                            "(HANDOFF_ALERT_SLACK_WEBHOOK_URL, HANDOFF_ALERT_WEBHOOK_URL, HANDOFF_SMTP_HOST)")
+    for where, error in delivery.errors.items():
+        context.log.warning(f"notice {where} not delivered, kept for the next run: {error}")
+    return {"notices_due": len(notices), "channels": ", ".join(c.name for c in channels) or "none",
+            "queued": queued, "delivered": delivery.delivered, "failed": delivery.failed, **outbox.summary()}
+
+
+@dg.asset(key=["alerting", "sla_notices"], deps=[SLA_NOTICES_MODEL], group_name="alerts", kinds={"python"},
+          owners=["team:revenue-operations"],
+          pool=WAREHOUSE_POOL,
+          description="Sends each at-risk, breached and escalated SLA notice of alerts.alerts_sla_notices once "
+                      "per channel (Slack-compatible webhook, JSON webhook, e-mail) through the outbox "
+                      "alerting.outbox; failed deliveries are retried on later runs.")
+def sla_notices(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                connections: SourceConnections) -> dg.MaterializeResult:
+    crm_base_url = connections.load().crm.base_url
+    with warehouse.connect() as db:
+        notices = [sla_notice(row, crm_base_url) for row in model_rows(db, "alerts_sla_notices")]
+        metadata = _send_through_outbox(context, db, notices)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.op(required_resource_keys={"warehouse"}, pool=WAREHOUSE_POOL)
+def send_daily_digest(context: dg.OpExecutionContext) -> None:
+    """Each owner's and each team's digest of the handoffs waiting for a first touch, once a day."""
+    day = datetime.now(timezone.utc).date().isoformat()
+    with context.resources.warehouse.connect() as db:
+        notices = [digest_notice(row, day) for row in model_rows(db, "alerts_daily_digest")]
+        metadata = _send_through_outbox(context, db, notices)
+    context.log.info(f"daily digest: {metadata}")
+
+
+@dg.job(name="daily_sla_digest", description="Sends each owner and each team the day's SLA digest, once a day.")
+def daily_sla_digest():
+    send_daily_digest()
+
+
+def daily_digest_schedule() -> dg.ScheduleDefinition:
+    """At ``HANDOFF_DIGEST_CRON`` (default 08:00 on weekdays) in ``HANDOFF_TIMEZONE``."""
+    return dg.ScheduleDefinition(name="daily_sla_digest_schedule", job=daily_sla_digest,
+                                 cron_schedule=os.environ.get("HANDOFF_DIGEST_CRON", "0 8 * * 1-5"),
+                                 execution_timezone=os.environ.get("HANDOFF_TIMEZONE", "UTC"),
+                                 default_status=dg.DefaultScheduleStatus.RUNNING)
+
+
+def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    evaluations = [record.event_log_entry.dagster_event.event_specific_data for record in records]
+    return sorted(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
+                  if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR)
+
+
+def notify_operators(context: dg.RunStatusSensorContext, message: str) -> None:
+    run = context.dagster_run
+    checks = failed_blocking_checks(context.instance, run.run_id)
+    base_url = os.environ.get("HANDOFF_DAGSTER_URL", "http://127.0.0.1:3000").rstrip("/")
+    notice = run_failure_notice(run.job_name, run.run_id, message, checks, f"{base_url}/runs/{run.run_id}")
+    errors = []
+    for channel in configured_channels():
+        try:
+            channel.send(notice)
+        except ChannelError as error:
+            errors.append(f"{channel.name}: {error}")
+    if errors:
+        raise RuntimeError("operators' notice not delivered: " + "; ".join(errors))
+
+
+@dg.run_failure_sensor(name="operator_run_failures", default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Tells operators when a run fails, naming the blocking checks that stopped it.")
+def operator_run_failures(context: dg.RunFailureSensorContext):
+    notify_operators(context, context.failure_event.message or "")
+
+
+def build_alert_defs() -> dg.Definitions:
+    return dg.Definitions(assets=[sla_notices], jobs=[daily_sla_digest], schedules=[daily_digest_schedule()],
+                          sensors=[operator_run_failures])

@@ -1,0 +1,80 @@
+"""The alert outbox and the notices it carries, against an in-memory warehouse."""
+
+from datetime import datetime
+
+import duckdb
+
+from pipeline.alerts.channels import ChannelError, EmailChannel, Notice, slack_blocks
+from pipeline.alerts.notices import sla_notice
+from pipeline.alerts.outbox import MAX_ATTEMPTS, Outbox
+
+ROW = {"notice_key": "h1:at_risk", "notice_kind": "at_risk", "handoff_id": "h1", "person_id": "lead-1",
+       "crm_contact_id": "42", "person_email": "ada@example.com", "person_name": "Ada Lovelace",
+       "owner_id": "7", "owner_name": "Grace Hopper", "owner_email": "grace@example.com", "team_name": "East",
+       "policy": "demo_request", "mql_reason": "hand_raise", "mql_at": datetime(2026, 3, 4, 15),
+       "due_at": datetime(2026, 3, 4, 16), "as_of": datetime(2026, 3, 4, 15, 50)}
+
+
+class Recording:
+    def __init__(self, name: str = "webhook", failures: int = 0):
+        self.name, self.failures, self.sent = name, failures, []
+
+    def send(self, notice: Notice) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ChannelError("the webhook answered 503")
+        self.sent.append(notice.key)
+
+
+def test_a_notice_carries_person_owner_policy_due_time_and_the_crm_link():
+    notice = sla_notice(ROW, "http://crm.example")
+    message = slack_blocks(notice)
+    text = str(message["blocks"][1])
+    for expected in ("Ada Lovelace", "Grace Hopper", "demo_request", "2026-03-04 16:00 UTC"):
+        assert expected in text
+    assert message["blocks"][2]["elements"][0]["url"] == "http://crm.example/crm/v3/objects/contacts/42"
+    assert notice.recipients == ("grace@example.com",)
+
+
+def test_a_notice_queued_again_is_delivered_once():
+    outbox, channel = Outbox(duckdb.connect()), Recording()
+    notice = sla_notice(ROW, None)
+    assert outbox.queue([notice], ["webhook"]) == 1
+    outbox.deliver([channel])
+    assert outbox.queue([notice], ["webhook"]) == 0
+    outbox.deliver([channel])
+    assert channel.sent == ["h1:at_risk"]
+
+
+def test_a_failed_delivery_is_kept_and_retried_on_the_next_run_then_given_up():
+    outbox = Outbox(duckdb.connect())
+    outbox.queue([sla_notice(ROW, None)], ["webhook"])
+    flaky = Recording(failures=1)
+    assert outbox.deliver([flaky]).failed == 1
+    assert outbox.summary()["outbox_pending"] == 1
+    assert outbox.deliver([flaky]).delivered == 1
+    assert flaky.sent == ["h1:at_risk"]
+
+    outbox.queue([sla_notice({**ROW, "notice_key": "h2:breached", "notice_kind": "breached"}, None)], ["webhook"])
+    down = Recording(failures=MAX_ATTEMPTS + 5)
+    for _ in range(MAX_ATTEMPTS + 2):
+        outbox.deliver([down])
+    assert down.failures == 5  # it stopped trying after MAX_ATTEMPTS
+    assert outbox.summary() == {"outbox_delivered": 1, "outbox_pending": 0, "outbox_given_up": 1}
+
+
+def test_each_channel_gets_its_own_copy():
+    outbox, slack, webhook = Outbox(duckdb.connect()), Recording("slack"), Recording("webhook")
+    outbox.queue([sla_notice(ROW, None)], ["slack", "webhook"])
+    outbox.deliver([slack, webhook])
+    assert slack.sent == webhook.sent == ["h1:at_risk"]
+
+
+def test_owners_get_their_notices_and_operators_get_escalations():
+    mail = EmailChannel("localhost", 25, "handoff@example.com", operators=("ops@example.com",))
+    at_risk = sla_notice(ROW, None)
+    escalated = sla_notice({**ROW, "notice_kind": "escalated"}, None)
+    ownerless = sla_notice({**ROW, "owner_email": None}, None)
+    assert mail.recipients(at_risk) == ["grace@example.com"]
+    assert mail.recipients(escalated) == ["grace@example.com", "ops@example.com"]
+    assert mail.recipients(ownerless) == ["ops@example.com"]
