@@ -105,6 +105,11 @@ class DataHome:
         return self.root / "reports"
 
     @property
+    def data_docs(self) -> Path:
+        """The GX Data Docs site: one page per validation, linked from its asset check."""
+        return self.root / "data_docs"
+
+    @property
     def sync_log(self) -> Path:
         return self.reports / "last-sync.log"
 

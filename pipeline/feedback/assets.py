@@ -76,8 +76,10 @@ def writeback_asset(name: str) -> dg.AssetsDefinition:
     writeback = WRITEBACKS[name]
     model = writeback.model
 
-    @dg.asset(key=["writeback", name], deps=[dg.AssetKey(["feedback", model])], group_name="feedback",
-              owners=["team:revenue-operations"],
+    # The handoffs mart is named although only the feedback model is read: the feedback models are
+    # built from it in the same dbt step, so its blocking checks gate the write-back only as a dep.
+    @dg.asset(key=["writeback", name], deps=[dg.AssetKey(["feedback", model]), dg.AssetKey(["marts", "fct_handoffs"])],
+              group_name="feedback", owners=["team:revenue-operations"],
               kinds={"hubspot" if name.startswith("crm") else "marketo", "python"}, pool=WAREHOUSE_POOL,
               description=f"Sends the changed values of feedback.{model} to the system in vendor-sized batches "
                           "and records every batch and record outcome in the writeback ledger.")

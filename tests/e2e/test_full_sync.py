@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dagster as dg
 import duckdb
@@ -95,6 +96,8 @@ def test_definitions_load_every_asset_check_job_and_schedule():
             "feedback/feedback_crm_contacts", "writeback/crm_contacts"} <= keys
     checks = {check.name for check in graph.asset_check_keys}
     assert "gx_raw_crm__contacts" in checks and "unique_dim_people_person_id" in checks
+    assert {"gx_raw_crm__contacts__live_rows", "gx_source_freshness", "gx_marts__fct_handoffs",
+            "gx_feedback__feedback_crm_contacts", "gx_feedback__feedback_marketing_leads"} <= checks
     assert defs.resolve_job_def("full_sync") is not None
     assert defs.resolve_schedule_def("nightly_full_sync").cron_schedule == "0 2 * * *"
     repository = defs.get_repository_def()
@@ -165,6 +168,7 @@ def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
     assert not gx_check.passed
     failed = gx_check.metadata["failed_expectations"].value
     assert failed[0]["expectation"] == "expect_column_values_to_be_in_set" and failed[0]["sample"] == ["astronaut"]
+    assert Path(urlparse(gx_check.metadata["data_docs"].value).path).is_relative_to(home.data_docs)
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dg.AssetKey(["raw_crm", "contacts"]) in materialized  # the load itself is kept
     assert dg.AssetKey(["writeback", "crm_contacts"]) not in materialized
@@ -174,6 +178,31 @@ def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
 
     set_lifecycle_stage(sandbox, first, "lead")
     assert run_full_sync().success
+
+
+def test_a_sixty_percent_drop_in_contacts_stops_the_write_back_until_they_are_back(home, sandbox, synced):
+    contacts = [c["id"] for c in listed_contacts(sandbox)]
+    archived = contacts[:round(len(contacts) * 0.6)]
+    set_archived(sandbox, archived, True)
+    ledger_before = _ledger_rows(home)
+
+    result = run_full_sync()
+
+    [drop] = [e for e in result.get_asset_check_evaluations() if e.check_name == "gx_raw_crm__contacts__live_rows"]
+    assert not drop.passed and drop.severity == dg.AssetCheckSeverity.ERROR
+    assert drop.metadata["live_rows"].value == len(contacts) - len(archived)
+    assert drop.metadata["previous_live_rows"].value == len(contacts)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    # The other systems' loads and their checks are kept; nothing downstream of the contacts runs.
+    assert {dg.AssetKey(["raw_crm", "contacts"]), dg.AssetKey(["raw_marketing", "leads"])} <= materialized
+    assert not materialized & {dg.AssetKey(["marts", "dim_people"]), dg.AssetKey(["writeback", "crm_contacts"]),
+                               dg.AssetKey(["writeback", "marketing_leads"])}
+    assert _ledger_rows(home) == ledger_before
+
+    set_archived(sandbox, archived, False)
+    restored = run_full_sync()
+    assert restored.success
+    assert all(e.passed for e in restored.get_asset_check_evaluations() if e.check_name.startswith("gx_"))
 
 
 def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_write_back_sends_it(home, sandbox,
@@ -233,6 +262,15 @@ def set_lifecycle_stage(sandbox, contact_id: str, stage: str) -> None:
     with sandbox.sandbox.store.transaction() as db:
         db.execute("""update crm_objects set properties = json_set(properties, '$.lifecyclestage', ?)
                       where object_type = 'contacts' and id = ?""", (stage, int(contact_id)))
+
+
+def set_archived(sandbox, contact_ids: list[str], archived: bool) -> None:
+    """Archive contacts, or bring them back as changed now, as the CRM does."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    with sandbox.sandbox.store.transaction() as db:
+        db.executemany("""update crm_objects set archived = ?, archived_at = ?, updated_at = ?
+                          where object_type = 'contacts' and id = ?""",
+                       [(int(archived), now if archived else None, now, int(contact_id)) for contact_id in contact_ids])
 
 
 def _ledger_rows(home) -> int:

@@ -66,3 +66,107 @@ def test_marketing_activity_faults_fail_their_expectations():
         ("expect_column_values_to_be_in_set", "activity_type_id")}
     assert ("expect_column_values_to_not_be_null", "lead_id") in failures(
         "raw_marketing__activities.json", activities(lead_id=[None]))
+
+
+def contacts(n=200, **overrides):
+    frame = pd.DataFrame({"id": [str(i) for i in range(n)], "createdate": [PAST] * n,
+                          "created_at": [PAST] * n, "updated_at": [PAST] * n,
+                          "email": [f"p{i}@example.com" for i in range(n)], "lifecyclestage": ["lead"] * n,
+                          "hs_lead_status": ["NEW"] * n})
+    for column, values in overrides.items():
+        frame.loc[:len(values) - 1, column] = values
+    return frame
+
+
+def test_contact_faults_fail_their_expectations():
+    assert failures("raw_crm__contacts.json", contacts()) == set()
+    assert failures("raw_crm__contacts.json", contacts(id=["1"])) == {("expect_column_values_to_be_unique", "id")}
+    assert failures("raw_crm__contacts.json", contacts(lifecyclestage=["astronaut"] * 3)) == {
+        ("expect_column_values_to_be_in_set", "lifecyclestage")}
+    assert failures("raw_crm__contacts.json", contacts(createdate=[NOW + timedelta(hours=1)])) == {
+        ("expect_column_values_to_be_between", "createdate")}
+    assert failures("raw_crm__contacts.json", contacts(updated_at=[PAST - timedelta(days=1)])) == {
+        ("expect_column_pair_values_a_to_be_greater_than_b", None)}
+
+
+def test_one_bad_record_does_not_stop_a_company():
+    # One stray stage and one typo in 200 contacts are the CRM's to fix; the batch still passes.
+    assert failures("raw_crm__contacts.json", contacts(lifecyclestage=["astronaut"], email=["not-an-address"],
+                                                        hs_lead_status=["MAYBE"])) == set()
+
+
+def live_rows(ratio):
+    result = validate(pd.DataFrame({"live_rows": [40], "previous_live_rows": [100], "live_rows_ratio": [ratio]}),
+                      read_suite(EXPECTATIONS_DIR / "raw_live_rows.json"), {})
+    return result
+
+
+def test_a_drop_of_more_than_half_the_live_records_is_critical_and_a_smaller_one_a_warning():
+    assert live_rows(0.4).critical
+    smaller = live_rows(0.7)
+    assert not smaller.passed and not smaller.critical
+    assert live_rows(1.02).passed
+    assert live_rows(None).passed  # the first load has nothing to compare with
+
+
+def freshness(**hours):
+    frame = pd.DataFrame({"source": list(hours), "hours_since_load": list(hours.values())})
+    return validate(frame, read_suite(EXPECTATIONS_DIR / "source_freshness.json"), {}, key_columns=("source",))
+
+
+def test_a_stale_crm_or_marketing_load_is_critical_a_quiet_website_a_warning():
+    assert freshness(crm=2.0, marketing=3.0, web=30.0).passed
+    stale = freshness(crm=50.0, marketing=3.0, web=1.0)
+    assert stale.critical and stale.failures[0].failing_rows == [{"source": "crm", "hours_since_load": 50.0}]
+    assert freshness(crm=1.0, marketing=None, web=1.0).critical  # never loaded
+    quiet = freshness(crm=1.0, marketing=1.0, web=60.0)
+    assert not quiet.passed and not quiet.critical
+
+
+def handoffs(n=50, **overrides):
+    frame = pd.DataFrame({"handoff_id": [f"h{i}" for i in range(n)], "crm_contact_id": [str(i) for i in range(n)],
+                          "as_of": [NOW] * n, "mql_at": [PAST] * n,
+                          "first_touch_due_at": [PAST + timedelta(hours=8)] * n,
+                          "first_touch_at": [PAST + timedelta(hours=1)] * n, "decided_at": [None] * n,
+                          "business_minutes_to_first_touch": [60.0] * n, "business_minutes_to_decision": [None] * n,
+                          "won_amount": [None] * n})
+    for column, values in overrides.items():
+        frame.loc[:len(values) - 1, column] = values
+    return frame
+
+
+def test_handoff_faults_fail_their_expectations():
+    assert failures("marts__fct_handoffs.json", handoffs()) == set()
+    assert failures("marts__fct_handoffs.json", handoffs(handoff_id=["h1"])) == {
+        ("expect_column_values_to_be_unique", "handoff_id")}
+    assert failures("marts__fct_handoffs.json", handoffs(first_touch_at=[PAST - timedelta(hours=1)])) == {
+        ("expect_column_pair_values_a_to_be_greater_than_b", None)}
+    assert failures("marts__fct_handoffs.json", handoffs(won_amount=[-5.0])) == {
+        ("expect_column_values_to_be_between", "won_amount")}
+
+
+CONTRACT_PARAMETERS = {"now": NOW, "funnel_stages": ["known", "mql", "sal", "rejected"],
+                       "rejection_reasons": ["bad_fit", "no_budget"]}
+
+
+def feedback_failures(suite_file, frame):
+    result = validate(frame, read_suite(EXPECTATIONS_DIR / suite_file), CONTRACT_PARAMETERS)
+    return {(f.expectation, f.column) for f in result.failures}
+
+
+def test_feedback_models_hold_the_contracts_vocabulary():
+    leads = pd.DataFrame({"marketing_lead_id": ["1", "2"], "handoffSalesOutcome": ["rejected", "won"],
+                          "handoffRejectionReason": ["no_budget", None], "handoffWonRevenue": [None, 1200.0]})
+    assert feedback_failures("feedback__feedback_marketing_leads.json", leads) == set()
+    leads.loc[0, "handoffRejectionReason"] = "too_expensive"
+    leads.loc[1, "handoffWonRevenue"] = -1.0
+    assert feedback_failures("feedback__feedback_marketing_leads.json", leads) == {
+        ("expect_column_values_to_be_in_set", "handoffRejectionReason"),
+        ("expect_column_values_to_be_between", "handoffWonRevenue")}
+    crm = pd.DataFrame({"crm_contact_id": ["1", "2"], "handoff_funnel_stage": ["mql", "rejected"],
+                        "handoff_sla_state": ["open", None], "handoff_mql_reason": ["score", None],
+                        "handoff_sla_due_at": ["2026-11-02T15:00:00Z", None]})
+    assert feedback_failures("feedback__feedback_crm_contacts.json", crm) == set()
+    crm.loc[0, "handoff_sla_due_at"] = "02/11/2026 15:00"
+    assert feedback_failures("feedback__feedback_crm_contacts.json", crm) == {
+        ("expect_column_values_to_match_regex", "handoff_sla_due_at")}
