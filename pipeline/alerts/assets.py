@@ -19,6 +19,9 @@ from pipeline.resources import SourceConnections, Warehouse
 from pipeline.settings import WAREHOUSE_POOL
 
 SLA_NOTICES_MODEL = dg.AssetKey(["alerts", "alerts_sla_notices"])
+# The notices are built in the same dbt step as fct_handoffs; depending on it too is what lets the
+# handoffs' blocking checks stop the alerts.
+FCT_HANDOFFS = dg.AssetKey(["marts", "fct_handoffs"])
 
 
 def model_rows(db: duckdb.DuckDBPyConnection, model: str) -> list[dict]:
@@ -41,8 +44,8 @@ def _send_through_outbox(context, db: duckdb.DuckDBPyConnection, notices) -> dic
             "queued": queued, "delivered": delivery.delivered, "failed": delivery.failed, **outbox.summary()}
 
 
-@dg.asset(key=["alerting", "sla_notices"], deps=[SLA_NOTICES_MODEL], group_name="alerts", kinds={"python"},
-          owners=["team:revenue-operations"],
+@dg.asset(key=["alerting", "sla_notices"], deps=[SLA_NOTICES_MODEL, FCT_HANDOFFS], group_name="alerts",
+          kinds={"python"}, owners=["team:revenue-operations"],
           pool=WAREHOUSE_POOL,
           description="Sends each at-risk, breached and escalated SLA notice of alerts.alerts_sla_notices once "
                       "per channel (Slack-compatible webhook, JSON webhook, e-mail) through the outbox "

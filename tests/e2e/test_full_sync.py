@@ -173,6 +173,7 @@ def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
     assert dg.AssetKey(["raw_crm", "contacts"]) in materialized  # the load itself is kept
     assert dg.AssetKey(["writeback", "crm_contacts"]) not in materialized
     assert dg.AssetKey(["writeback", "marketing_leads"]) not in materialized
+    assert dg.AssetKey(["alerting", "sla_notices"]) not in materialized
     assert _ledger_rows(home) == ledger_before
     assert funnel_stage_writes(sandbox, second) == writes_before
 
@@ -196,7 +197,7 @@ def test_a_sixty_percent_drop_in_contacts_stops_the_write_back_until_they_are_ba
     # The other systems' loads and their checks are kept; nothing downstream of the contacts runs.
     assert {dg.AssetKey(["raw_crm", "contacts"]), dg.AssetKey(["raw_marketing", "leads"])} <= materialized
     assert not materialized & {dg.AssetKey(["marts", "dim_people"]), dg.AssetKey(["writeback", "crm_contacts"]),
-                               dg.AssetKey(["writeback", "marketing_leads"])}
+                               dg.AssetKey(["writeback", "marketing_leads"]), dg.AssetKey(["alerting", "sla_notices"])}
     assert _ledger_rows(home) == ledger_before
 
     set_archived(sandbox, archived, False)
@@ -410,8 +411,15 @@ def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_eac
     monkeypatch.setenv("HANDOFF_SMTP_HOST", smtp_receiver.hostname)
     monkeypatch.setenv("HANDOFF_SMTP_PORT", str(smtp_receiver.port))
     instance, sensor = dg.DagsterInstance.get(), webhook_sensor("crm")
-    context = dg.build_sensor_context(instance=instance)
-    assert isinstance(sensor(context), dg.SkipReason)  # nothing journaled yet
+
+    def evaluate_sensor(cursor: str | None):
+        # Closed after use: an open context keeps an instance of its own as the session's current
+        # definitions-state storage, which later definitions loads would find dead.
+        with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+            return sensor(context), context.cursor
+
+    nothing, cursor = evaluate_sensor(None)
+    assert isinstance(nothing, dg.SkipReason)  # nothing journaled yet
     company = LiveCompany(sandbox.sandbox, LiveSettings(), "http://127.0.0.1:9/unused", "unused")
 
     handed_over = time.monotonic()
@@ -420,7 +428,7 @@ def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_eac
     while not isinstance(request, dg.RunRequest):
         assert time.monotonic() - handed_over < 60, "the webhook never reached intake"
         time.sleep(0.2)
-        request = sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+        request, _ = evaluate_sensor(cursor)
     run = defs.resolve_job_def(sensor.job_name).execute_in_process(instance=instance, tags=request.tags,
                                                                   raise_on_error=False)
     assert run.success

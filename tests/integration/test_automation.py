@@ -10,8 +10,9 @@ from pipeline.automation.jobs import skip_while_in_flight, sla_clock_job
 
 def test_a_schedule_skips_while_a_run_of_its_job_is_in_flight():
     schedule = skip_while_in_flight("sla_clock_schedule", sla_clock_job, "*/5 * * * *", "the clock")
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance)
+    # The context is closed after use: open, it keeps an instance of its own as the session's
+    # current definitions-state storage, which later definitions loads would find dead.
+    with dg.instance_for_test() as instance, dg.build_schedule_context(instance=instance) as context:
         assert len(schedule.evaluate_tick(context).run_requests) == 1
         run = dg.DagsterRun(job_name="sla_clock", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED)
         instance.add_run(run)
@@ -39,15 +40,14 @@ def crm_feedback() -> None:
 def test_operators_hear_of_a_run_a_blocking_check_stopped(webhook_receiver, monkeypatch):
     monkeypatch.setenv("HANDOFF_ALERT_WEBHOOK_URL", f"{webhook_receiver.url}/ops")
     monkeypatch.setenv("HANDOFF_DAGSTER_URL", "http://dagster.example")
-    job = dg.Definitions(assets=[contacts, crm_feedback], asset_checks=[contacts_are_unique]).resolve_implicit_global_asset_job_def()
-    with dg.instance_for_test() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-        assert not result.success
-        [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
-        context = dg.build_run_status_sensor_context(
-            sensor_name="operator_run_failures", dagster_event=failure, dagster_instance=instance,
-            dagster_run=result.dagster_run).for_run_failure()
-        operator_run_failures(context)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([contacts, crm_feedback, contacts_are_unique], instance=instance, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="operator_run_failures", dagster_event=failure, dagster_instance=instance,
+        dagster_run=result.dagster_run).for_run_failure()
+    operator_run_failures(context)
     [post] = webhook_receiver.posts
     notice = post["json"]
     assert notice["kind"] == "run_failure" and notice["key"] == f"run:{result.run_id}"
