@@ -97,3 +97,40 @@ def smtp_receiver():
     controller.start()
     yield controller
     controller.stop()
+
+
+def _ensure_postgres_running() -> None:
+    import subprocess
+
+    import psycopg2
+
+    try:
+        psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres", connect_timeout=3).close()
+    except psycopg2.OperationalError:
+        clusters = os.listdir("/etc/postgresql")
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", clusters[0], "main", "start"], check=True)
+
+
+@pytest.fixture(scope="session")
+def new_postgres_database():
+    """Creates a PostgreSQL database of its own for each call (the server is started if it is
+    stopped) and returns its name; every one is dropped at the end of the session."""
+    import uuid
+
+    import psycopg2
+
+    _ensure_postgres_running()
+    admin = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
+    admin.autocommit = True
+    created = []
+
+    def create() -> str:
+        name = f"handoff_test_{uuid.uuid4().hex[:10]}"
+        admin.cursor().execute(f"create database {name}")
+        created.append(name)
+        return name
+
+    yield create
+    for name in created:
+        admin.cursor().execute(f"drop database {name} with (force)")
+    admin.close()

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import uuid
 from datetime import datetime, timezone
 
 import duckdb
@@ -51,25 +50,10 @@ READ_SERVING_WHILE_WAREHOUSE_IS_LOCKED = textwrap.dedent("""
 """)
 
 
-def ensure_postgres_running() -> None:
-    try:
-        psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres", connect_timeout=3).close()
-    except psycopg2.OperationalError:
-        clusters = os.listdir("/etc/postgresql")
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", clusters[0], "main", "start"], check=True)
-
-
 @pytest.fixture
-def dagster_database():
-    """A database of its own for the instance's storage, dropped afterwards; yields its name."""
-    ensure_postgres_running()
-    name = f"handoff_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {name}")
-    yield name
-    admin.cursor().execute(f"drop database {name} with (force)")
-    admin.close()
+def dagster_database(new_postgres_database):
+    """A database of its own for the instance's storage."""
+    return new_postgres_database()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ PostgreSQL builds the same funnel in both."""
 import os
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -29,25 +28,9 @@ AS_OF = "2026-11-02 12:00:00"
 COMPARED_MARTS = ["fct_handoffs", "dim_people"]
 
 
-def ensure_postgres_running() -> None:
-    try:
-        psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres", connect_timeout=3).close()
-    except psycopg2.OperationalError:
-        clusters = os.listdir("/etc/postgresql")
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", clusters[0], "main", "start"], check=True)
-
-
 @pytest.fixture(scope="module")
-def postgres_database():
-    """A database of its own, dropped afterwards."""
-    ensure_postgres_running()
-    name = f"handoff_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {name}")
-    yield name
-    admin.cursor().execute(f"drop database {name} with (force)")
-    admin.close()
+def postgres_database(new_postgres_database):
+    return new_postgres_database()
 
 
 @pytest.fixture(scope="module")
