@@ -32,7 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from pipeline.intake.errors import Refused
+from pipeline.intake.errors import Refused, read_body_within
 from pipeline.intake.journal import IntakeJournal
 from pipeline.intake.landing import WebEventLanding
 from pipeline.intake.segment import (
@@ -120,16 +120,8 @@ def parsed_json(body: bytes) -> object:
 
 
 async def read_body(request: Request) -> bytes:
-    """The body, refused as soon as it passes ``MAX_BODY_BYTES`` (a declared length is believed first)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Refused(413, f"the body is larger than {MAX_BODY_BYTES // 1024} KB")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Refused(413, f"the body is larger than {MAX_BODY_BYTES // 1024} KB")
-    return bytes(body)
+    return await read_body_within(request, MAX_BODY_BYTES,
+                                  Refused(413, f"the body is larger than {MAX_BODY_BYTES // 1024} KB"))
 
 
 def _compact(value: object) -> str:

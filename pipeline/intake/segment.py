@@ -17,7 +17,7 @@ from datetime import datetime
 
 from fastapi import Request
 
-from pipeline.intake.errors import Refused
+from pipeline.intake.errors import Refused, read_body_within
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -50,19 +50,12 @@ def _matches(presented: object, write_key: str) -> bool:
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, decompressed if gzipped, refused as soon as it passes ``limit``."""
     too_large = Refused(413, f"the body is larger than {limit // 1024} KB, Segment's limit for this endpoint")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise too_large
+    raw = await read_body_within(request, limit, too_large)
     if request.headers.get("content-encoding", "").lower() != "gzip":
-        return bytes(raw)
+        return raw
     inflater = zlib.decompressobj(wbits=31)
     try:
-        body = inflater.decompress(bytes(raw), limit + 1)
+        body = inflater.decompress(raw, limit + 1)
     except zlib.error as error:
         raise Refused(400, f"the body is not valid gzip: {error}") from error
     if len(body) > limit or inflater.unconsumed_tail:
