@@ -36,6 +36,13 @@ class Warehouse(dg.ConfigurableResource):
             connection.close()
 
 
+def query_rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    """The query's rows as dictionaries keyed by column name."""
+    cursor = db.execute(sql)
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
 def default_resources(home: DataHome) -> dict:
     return {
         "connections": SourceConnections(connection_file=str(connection_file_path())),

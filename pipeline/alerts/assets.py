@@ -15,19 +15,13 @@ import duckdb
 from pipeline.alerts.channels import ChannelError, configured_channels
 from pipeline.alerts.notices import digest_notice, run_failure_notice, sla_notice
 from pipeline.alerts.outbox import Outbox
-from pipeline.resources import SourceConnections, Warehouse
+from pipeline.resources import SourceConnections, Warehouse, query_rows
 from pipeline.settings import WAREHOUSE_POOL
 
 SLA_NOTICES_MODEL = dg.AssetKey(["alerts", "alerts_sla_notices"])
 # The notices are built in the same dbt step as fct_handoffs; depending on it too is what lets the
 # handoffs' blocking checks stop the alerts.
 FCT_HANDOFFS = dg.AssetKey(["marts", "fct_handoffs"])
-
-
-def model_rows(db: duckdb.DuckDBPyConnection, model: str) -> list[dict]:
-    cursor = db.execute(f"select * from alerts.{model}")
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
 def _send_through_outbox(context, db: duckdb.DuckDBPyConnection, notices) -> dict:
@@ -54,7 +48,7 @@ def sla_notices(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 connections: SourceConnections) -> dg.MaterializeResult:
     crm_base_url = connections.load().crm.base_url
     with warehouse.connect() as db:
-        notices = [sla_notice(row, crm_base_url) for row in model_rows(db, "alerts_sla_notices")]
+        notices = [sla_notice(row, crm_base_url) for row in query_rows(db, "select * from alerts.alerts_sla_notices")]
         metadata = _send_through_outbox(context, db, notices)
     return dg.MaterializeResult(metadata=metadata)
 
@@ -64,7 +58,7 @@ def send_daily_digest(context: dg.OpExecutionContext) -> None:
     """Each owner's and each team's digest of the handoffs waiting for a first touch, once a day."""
     day = datetime.now(timezone.utc).date().isoformat()
     with context.resources.warehouse.connect() as db:
-        notices = [digest_notice(row, day) for row in model_rows(db, "alerts_daily_digest")]
+        notices = [digest_notice(row, day) for row in query_rows(db, "select * from alerts.alerts_daily_digest")]
         metadata = _send_through_outbox(context, db, notices)
     context.log.info(f"daily digest: {metadata}")
 

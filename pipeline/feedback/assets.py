@@ -12,7 +12,7 @@ from pipeline.feedback.marketing import MarketingLeads
 from pipeline.feedback.writeback import WritebackTarget, write_back
 from pipeline.ingest.crm import crm_client
 from pipeline.ingest.marketing import MarketoClient
-from pipeline.resources import SourceConnections, Warehouse
+from pipeline.resources import SourceConnections, Warehouse, query_rows
 from pipeline.settings import WAREHOUSE_POOL, Connections
 
 DIFF_PREVIEW_ROWS = 20
@@ -45,9 +45,7 @@ WRITEBACKS = {
 
 
 def read_feedback(db: duckdb.DuckDBPyConnection, model: str, id_column: str) -> list[dict]:
-    cursor = db.execute(f'select * from feedback."{model}" order by {id_column}')
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+    return query_rows(db, f'select * from feedback."{model}" order by {id_column}')
 
 
 def diff_rows(plan: Plan, ledger: Ledger) -> list[dict]:
