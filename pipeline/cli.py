@@ -351,9 +351,12 @@ def bench(
     compare: Annotated[str | None, typer.Option(
         help="Also report how time grows from this scale's last benchmark report to this one.")] = None,
     only: Annotated[str | None, typer.Option(
-        help="Run only these parts, comma-separated: ingest, sync, writeback (default: all).")] = None,
+        help="Run only these parts, comma-separated: ingest, sync, writeback, latency (default: all).")] = None,
+    latency_events: Annotated[int, typer.Option(
+        min=1, help="Leads handed to sales per latency measurement.")] = 50,
 ) -> None:
-    """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs.
+    """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs,
+    write-back throughput, and webhook-to-feedback latency through a running daemon and intake.
     Prints a table and writes it as JSON to <data home>/reports/bench-<scale>.json."""
 
     from pipeline.bench.company import BenchCompany, BenchLimits
@@ -379,7 +382,8 @@ def bench(
     try:
         with open(log, "w") as output, console.status("Benchmarking…") as status:
             run_bench(Bench(home, company, limits, report, output,
-                            lambda doing: status.update(f"Benchmarking the {scale} company: {doing}…"), parts),
+                            lambda doing: status.update(f"Benchmarking the {scale} company: {doing}…"), parts,
+                            latency_events),
                       compared, compare)
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted; nothing was reported.[/yellow]")

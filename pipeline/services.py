@@ -43,14 +43,19 @@ def intake_service(host: str, port: int, connection_file: Path | None) -> Servic
                               "--port", str(port), *options], f"http://{host}:{port}/health")
 
 
+def daemon_service() -> Service:
+    """Dagster's daemon: schedules, sensors and the run queue."""
+    return Service("daemon", [str(Path(sys.executable).parent / "dagster-daemon"), "run",
+                              "-w", str(PROJECT_DIR / "workspace.yaml")])
+
+
 def deployment_services(host: str, webserver_port: int, intake_port: int,
                         connection_file: Path | None) -> list[Service]:
-    bin_dir = Path(sys.executable).parent
-    workspace = str(PROJECT_DIR / "workspace.yaml")
     return [
-        Service("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host,
-                              "-p", str(webserver_port)], f"http://{host}:{webserver_port}/server_info"),
-        Service("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace]),
+        Service("webserver", [str(Path(sys.executable).parent / "dagster-webserver"),
+                              "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", host, "-p", str(webserver_port)],
+                f"http://{host}:{webserver_port}/server_info"),
+        daemon_service(),
         intake_service(host, intake_port, connection_file),
     ]
 
@@ -70,9 +75,10 @@ def _stop_when_parent_dies() -> None:
 class RunningServices:
     """Services started in order, each logging to ``<data home>/logs/<name>.log``."""
 
-    def __init__(self, home: DataHome, services: list[Service]):
+    def __init__(self, home: DataHome, services: list[Service], environment: dict[str, str] | None = None):
         self.home = home
         self.services = services
+        self.environment = environment  # None: this process's
         self.processes: dict[str, subprocess.Popen] = {}
 
     def log_file(self, service: Service) -> Path:
@@ -83,7 +89,7 @@ class RunningServices:
         for service in self.services:
             with open(self.log_file(service), "ab") as log:
                 self.processes[service.name] = subprocess.Popen(
-                    service.command, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    service.command, cwd=PROJECT_DIR, env=self.environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True, preexec_fn=_stop_when_parent_dies)
         for service in self.services:
             self._wait_until_ready(service)

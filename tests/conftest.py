@@ -14,6 +14,15 @@ for name in ("HANDOFF_CRM_BASE_URL", "HANDOFF_CRM_ACCESS_TOKEN"):
     os.environ.pop(name, None)
 
 
+def pytest_configure(config):
+    """Before the workers start (the suite runs on every core): write the contract's seeds and parse
+    dbt's manifest once, where every worker finding them missing on a fresh clone would write them at once."""
+    if not hasattr(config, "workerinput"):
+        from pipeline.transform.assets import dbt_project
+
+        dbt_project()
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """The tiny company (seed 7), generated once per test session."""

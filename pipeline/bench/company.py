@@ -32,6 +32,7 @@ from sandbox.live import LiveCompany, LiveSettings
 from sandbox.server import build_sandbox
 from sandbox.simulation import generate
 from sandbox.store import SandboxStore
+from sandbox.webhooks import WebhookSender, WebhookSettings
 from sandbox.website import export_web_events
 
 # Settings a measured process must not inherit: they would point it at other systems, or at another
@@ -143,11 +144,20 @@ class ServedCompany:
         base_url = self.connections["crm"]["base_url"].removesuffix(CRM_PREFIX)
         return httpx.get(f"{base_url}/health").raise_for_status().json()["requests_served"]
 
+    def live_company(self, webhooks: WebhookSettings | None = None) -> LiveCompany:
+        """The company living in the served sandbox's store. Its webhooks, when ``webhooks`` says where
+        to send them, are signed with the served sandbox's secrets, so an intake service reading the
+        connection file accepts them."""
+        sandbox = build_sandbox(self.state_dir)
+        if webhooks:
+            sandbox.webhooks = WebhookSender(webhooks, crm_client_secret=self.connections["crm"]["webhook_client_secret"],
+                                             marketing_secret=self.connections["marketing"]["webhook_secret"])
+        web = self.connections["web"]
+        return LiveCompany(sandbox, LiveSettings(seed=self.company.seed), web["tracking_url"], web["write_key"])
+
     @cached_property
     def _live(self) -> LiveCompany:
-        web = self.connections["web"]
-        return LiveCompany(build_sandbox(self.state_dir), LiveSettings(seed=self.company.seed),
-                           web["tracking_url"], web["write_key"])
+        return self.live_company()
 
     def change_records(self, share: float) -> int:
         """Let the company live until ``share`` of its records changed; how many did."""

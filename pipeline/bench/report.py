@@ -13,6 +13,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from pipeline.automation.sensors import SENSOR_INTERVAL_S
+from pipeline.bench.latency import HANDOVER_GAP_S
+
 SYSTEMS = {"crm": "CRM", "marketing": "marketing automation", "web": "website events"}
 # Changed shares of the company's records, by the key their figures carry.
 CHANGE_SHARES = {"0.1pct": 0.001, "1pct": 0.01}
@@ -23,7 +26,7 @@ PEAK_MEMORY_TARGET_MB = 1536
 @dataclass
 class Figure:
     label: str
-    unit: str  # s, MB, rows, rows/s, requests, ×, %
+    unit: str  # s, MB, rows, rows/s, requests, records, records/s, events, ×, %
     section: str
     at_most: float | None = None  # the target, when the product has one
     at_least: float | None = None
@@ -53,7 +56,7 @@ class Figure:
 
 
 def format_value(value: float, unit: str) -> str:
-    if unit in ("rows", "requests", "records"):
+    if unit in ("rows", "requests", "records", "events"):
         return f"{value:,.0f} {unit}"
     if unit in ("rows/s", "records/s"):
         return f"{value:,.0f} {unit}"
@@ -128,10 +131,13 @@ def figure_catalog() -> dict[str, Figure]:
             f"writeback.{system}.share_of_ceiling": Figure(f"{name}: share of the ceiling", "%", section,
                                                            at_least=90),
         })
-    section = "Not built yet"
+    section = (f"Latency: a lead handed to sales every {HANDOVER_GAP_S:g} s while the daemon (sensors every "
+               f"{SENSOR_INTERVAL_S} s) and intake run")
     figures.update({
+        "latency.webhook_to_feedback.events": Figure("handovers timed", "events", section),
         "latency.webhook_to_feedback.p50_seconds": Figure("webhook → feedback latency p50", "s", section),
         "latency.webhook_to_feedback.p95_seconds": Figure("webhook → feedback latency p95", "s", section, at_most=60),
+        "latency.webhook_to_feedback.max_seconds": Figure("webhook → feedback latency, slowest", "s", section),
         "latency.webhook_to_alert.p50_seconds": Figure("webhook → alert latency p50", "s", section),
         "latency.webhook_to_alert.p95_seconds": Figure("webhook → alert latency p95", "s", section),
     })

@@ -41,8 +41,13 @@ def free_port() -> int:
 
 def sessions_of_children(pid: int) -> set[int]:
     """The services `handoff up` started each lead a session of their own, named by their pid."""
-    return {int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()}
+    children = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children |= {int(child) for child in (task / "children").read_text().split()}
+        except FileNotFoundError:  # a worker thread ended between the listing and the read
+            continue
+    return children
 
 
 def processes_in_sessions(sessions: set[int]) -> list[str]:
