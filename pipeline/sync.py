@@ -28,6 +28,7 @@ class SyncSummary:
     checks_warned: list[str] = field(default_factory=list)
     written_back: dict[str, dict] = field(default_factory=dict)
     failure: str | None = None
+    check_step_seconds: float = 0.0  # in the steps that only evaluate checks (the GX suites)
 
 
 def count_assets() -> int:
@@ -86,12 +87,23 @@ def summarize(result: dg.ExecuteInProcessResult, home: DataHome) -> SyncSummary:
             summary.checks_warned.append(name)
         else:
             summary.checks_failed.append(name)
+    summary.check_step_seconds = _check_step_seconds(result)
     failures = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
     if failures:
         summary.failure = "; ".join(f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
                                     for event in failures)
     summary.table_rows = warehouse_row_counts(home)
     return summary
+
+
+def _check_step_seconds(result: dg.ExecuteInProcessResult) -> float:
+    """Time spent in steps that evaluate checks and materialize nothing: the quality gate's own cost
+    (dbt's tests run inside dbt's build step and are not counted)."""
+    checking = {event.step_key for event in result.all_events
+                if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+    materializing = {event.step_key for event in result.get_asset_materialization_events()}
+    return sum(event.event_specific_data.duration_ms / 1000 for event in result.all_events
+               if event.event_type == dg.DagsterEventType.STEP_SUCCESS and event.step_key in checking - materializing)
 
 
 def warehouse_row_counts(home: DataHome) -> dict[str, int]:

@@ -162,6 +162,7 @@ def measure_full_sync(bench: Bench, served: ServedCompany) -> Measured:
     sync = bench.measured(served, "sync")
     bench.report.add("sync.full.seconds", sync.seconds)
     bench.report.add("sync.full.peak_rss_mb", sync.peak_rss_mb)
+    bench.report.add("sync.full.checks_share", 100 * sync.outcome["check_seconds"] / sync.seconds)
     return sync
 
 
@@ -179,6 +180,7 @@ def measure_sync_cycles(bench: Bench, served: ServedCompany, full_sync: Measured
         cycle = bench.measured(served, "sync")
         bench.report.add(f"sync.incremental.{key}.seconds", cycle.seconds)
         bench.report.add(f"sync.incremental.{key}.share", 100 * cycle.seconds / full_sync.seconds)
+        bench.report.add(f"sync.incremental.{key}.checks_share", 100 * cycle.outcome["check_seconds"] / cycle.seconds)
 
 
 def measure_growth(report: BenchReport, compared: dict | None, compared_scale: str | None) -> None:

@@ -108,6 +108,8 @@ def figure_catalog() -> dict[str, Figure]:
     figures.update({
         "sync.full.seconds": Figure("full sync wall time", "s", section),
         "sync.full.peak_rss_mb": Figure("full sync peak memory (RSS of the largest process)", "MB", section),
+        "sync.full.checks_share": Figure("full sync: share of its time in the quality gate's check steps",
+                                         "%", section),
         "sync.unchanged.share": Figure("next sync, only the write-back changed: share of the full sync",
                                        "%", section),
     })
@@ -116,6 +118,8 @@ def figure_catalog() -> dict[str, Figure]:
         figures[f"sync.incremental.{key}.share"] = Figure(
             f"sync after {percent(share)} changed: share of the full sync", "%", section,
             at_most=10 if key == "1pct" else None)
+        figures[f"sync.incremental.{key}.checks_share"] = Figure(
+            f"sync after {percent(share)} changed: share of its time in the quality gate's check steps", "%", section)
     section = "Growth: time ratio per 10× data"
     for system, name in SYSTEMS.items():
         figures[f"growth.{system}.full_load"] = Figure(f"{name} full load", "×", section, at_most=10)

@@ -104,7 +104,7 @@ def sync(_: str) -> tuple[float, dict]:
     seconds = time.monotonic() - started
     if not summary.success or summary.checks_failed:
         raise RuntimeError(f"the sync did not succeed: {summary.failure or summary.checks_failed}")
-    return seconds, {"rows_loaded": sum(summary.rows_loaded.values()),
+    return seconds, {"rows_loaded": sum(summary.rows_loaded.values()), "check_seconds": summary.check_step_seconds,
                      "records_written_back": sum(outcome.get("records_sent", 0)
                                                  for outcome in summary.written_back.values())}
 
