@@ -120,6 +120,8 @@ def measure_full_loads(bench: Bench, served: ServedCompany) -> dict[str, Measure
         report.add(f"{system}.full_load.peak_rss_mb", load.peak_rss_mb)
         report.add(f"{system}.full_load.rows", load.outcome["rows"])
         report.add(f"{system}.full_load.rows_per_second", load.outcome["rows"] / load.seconds)
+        for step, seconds in load.outcome["step_seconds"].items():
+            report.add(f"{system}.full_load.{step}_seconds", seconds)
         if system in VENDOR_BUDGETS:
             budget, window_s = VENDOR_BUDGETS[system]
             report.add(f"{system}.full_load.requests", requests)

@@ -84,6 +84,11 @@ def figure_catalog() -> dict[str, Figure]:
                                                       at_most=PEAK_MEMORY_TARGET_MB),
             f"{system}.full_load.rows": Figure("rows loaded", "rows", section),
             f"{system}.full_load.rows_per_second": Figure("rows per second", "rows/s", section),
+            f"{system}.full_load.extract_seconds": Figure("of the wall time: dlt's extract (reading, typing)", "s",
+                                                          section),
+            f"{system}.full_load.normalize_seconds": Figure("of the wall time: dlt's normalize (Parquet files)", "s",
+                                                            section),
+            f"{system}.full_load.load_seconds": Figure("of the wall time: dlt's load (DuckDB's merges)", "s", section),
             f"{system}.download_only.seconds": Figure(
                 "download-only wall time" if system != "web" else "read-only wall time (events arrive as files)",
                 "s", section),

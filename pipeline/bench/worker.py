@@ -70,6 +70,9 @@ def _wait_for_exit(process: subprocess.Popen) -> tuple[int, resource.struct_rusa
         raise
 
 
+LOAD_STEPS = ("extract", "normalize", "load")  # dlt's, as its trace names them
+
+
 def load(system: str) -> tuple[float, dict]:
     """One load of the system into the warehouse: a full load the first time, incremental after."""
     from pipeline.ingest.assets import INGESTED_SYSTEMS, system_pipeline
@@ -79,9 +82,11 @@ def load(system: str) -> tuple[float, dict]:
     started = time.monotonic()
     pipeline.run(INGESTED_SYSTEMS[system].connected(load_connections, home))
     seconds = time.monotonic() - started
-    normalized = pipeline.last_trace.last_normalize_info
-    counts = normalized.row_counts if normalized else {}
-    return seconds, {"rows": sum(rows for table, rows in counts.items() if not table.startswith("_dlt_"))}
+    trace = pipeline.last_trace
+    counts = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
+    return seconds, {"rows": sum(rows for table, rows in counts.items() if not table.startswith("_dlt_")),
+                     "step_seconds": {step.step: (step.finished_at - step.started_at).total_seconds()
+                                      for step in trace.steps if step.step in LOAD_STEPS}}
 
 
 def download(system: str) -> tuple[float, dict]:
