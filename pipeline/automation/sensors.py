@@ -15,7 +15,10 @@ import dagster as dg
 from pipeline.intake.journal import IntakeJournal
 from pipeline.settings import DataHome
 
-SENSOR_INTERVAL_S = int(os.environ.get("HANDOFF_SENSOR_INTERVAL_SECONDS", "15"))
+# Seconds between two looks at the intake journal and the landing folders. A look is a query of
+# the journal and a listing of the folders, cheap next to the run it may start, and a webhook
+# waits for the next look: this is the floor of the latency from a change to its feedback.
+SENSOR_INTERVAL_S = int(os.environ.get("HANDOFF_SENSOR_INTERVAL_SECONDS", "5"))
 
 
 def changes_job(system: str, dataset: str) -> dg.UnresolvedAssetJobDefinition:

@@ -15,8 +15,7 @@ LATENCY_EVENTS = 3
 
 
 def bench(tmp_path, *options: str) -> tuple[dict, str]:
-    # Sensors evaluated every 5 s rather than 15, so the deployment settles sooner.
-    env = {**os.environ, "HANDOFF_HOME": str(tmp_path), "COLUMNS": "200", "HANDOFF_SENSOR_INTERVAL_SECONDS": "5"}
+    env = {**os.environ, "HANDOFF_HOME": str(tmp_path), "COLUMNS": "200"}
     run = subprocess.run([sys.executable, "-m", "pipeline.cli", "bench", "--scale", "tiny", "--runs", "1", *options],
                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr

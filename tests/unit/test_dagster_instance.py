@@ -34,6 +34,7 @@ def test_without_a_database_the_instance_keeps_everything_in_sqlite_under_the_da
     with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert str(home.dagster_home) in instance.run_storage._conn_string
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
 
 
 def test_a_configured_database_becomes_postgres_storage_read_from_the_environment(tmp_path, monkeypatch):
