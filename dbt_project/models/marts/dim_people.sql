@@ -13,7 +13,8 @@ people as (
 
 ),
 
-{#- A person may have several CRM contacts (duplicates): the live one created first speaks for them. -#}
+{#- A person may have several CRM contacts (duplicates): the live one created first speaks for them;
+    one merged into another is not live. -#}
 contacts as (
 
     select
@@ -25,7 +26,7 @@ contacts as (
     from {{ ref('stg_crm__contacts') }} as contacts
     inner join identifiers
         on identifiers.identifier_type = 'crm_contact_id' and identifiers.identifier = contacts.crm_contact_id
-    where not contacts.is_archived
+    where not contacts.is_archived and not contacts.is_merged_away
 
 ),
 

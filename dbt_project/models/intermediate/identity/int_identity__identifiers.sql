@@ -45,6 +45,8 @@ contacts as (
         coalesce(person_by_email.person_id, {{ dbt.concat(["'crm-'", 'contacts.crm_contact_id']) }}) as person_id
     from {{ ref('stg_crm__contacts') }} as contacts
     left join person_by_email on person_by_email.email = contacts.email
+    {# A merged-away contact is its survivor's person, through the survivor's merged ids below. #}
+    where not contacts.is_merged_away
 
 ),
 
