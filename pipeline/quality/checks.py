@@ -22,7 +22,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from pipeline.quality.gx import Validation, read_suite, validate
+from pipeline.quality.gx import Validation, read_suite, suite_columns, validate
 from pipeline.resources import Warehouse
 from pipeline.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, WAREHOUSE_POOL, DataHome
 from pipeline.transform.contract import load_contract
@@ -167,9 +167,9 @@ def evaluate_raw_batch(db: duckdb.DuckDBPyConnection, raw: RawTable, now: dateti
         # so it keeps stopping the runs after it until a new load replaces it.
         return dg.AssetCheckResult(passed=True, description=f"no new batch: load {load_id} passed in an earlier run",
                                    metadata={"suite": raw.suite_name, "rows_validated": 0, "load_id": load_id})
-    batch = db.execute(f"select * from {raw.schema}.{raw.table} where _dlt_load_id = ?", [load_id]).df()
-    validation = validate(batch, read_suite(EXPECTATIONS_DIR / f"{raw.suite_name}.json"), {"now": now},
-                          key_columns=(raw.key,), docs_dir=docs_dir, run_name=run_name)
+    suite = read_suite(EXPECTATIONS_DIR / f"{raw.suite_name}.json")
+    batch = _read_for_suite(db, raw.schema, raw.table, suite, raw.key, ("where _dlt_load_id = ?", [load_id]))
+    validation = validate(batch, suite, {"now": now}, key_columns=(raw.key,), docs_dir=docs_dir, run_name=run_name)
     db.execute("delete from quality.validated_batches where schema_name = ? and table_name = ? and load_id = ?",
                [raw.schema, raw.table, load_id])
     db.execute("insert into quality.validated_batches values (?, ?, ?, ?, ?)",
@@ -177,6 +177,20 @@ def evaluate_raw_batch(db: duckdb.DuckDBPyConnection, raw: RawTable, now: dateti
     # Quarantined records never reach the table, so the suite cannot count them again.
     return check_result(validation, load_id=load_id,
                         quarantined_in_batch=_quarantined(db, raw, load_id))
+
+
+def _read_for_suite(db: duckdb.DuckDBPyConnection, schema: str, table: str, suite: dict, key: str,
+                    where: tuple[str, list] = ("", [])) -> pd.DataFrame:
+    """The rows to validate, with only the columns the suite reads and the key that names failing
+    rows: a full load's batch of website events is millions of rows, each with its whole call as
+    text, which the suite never reads. A column the suite names and the table lacks is left for
+    the suite to report."""
+    present = {name for (name,) in db.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, table]).fetchall()}
+    columns = ", ".join(f'"{name}"' for name in sorted((suite_columns(suite) | {key}) & present))
+    condition, parameters = where
+    return db.execute(f'select {columns} from {schema}."{table}" {condition}', parameters).df()
 
 
 def _quarantined(db: duckdb.DuckDBPyConnection, raw: RawTable, load_id: str) -> int:
@@ -247,9 +261,9 @@ def evaluate_freshness(db: duckdb.DuckDBPyConnection, now: datetime, run_name: s
 
 def evaluate_model(db: duckdb.DuckDBPyConnection, guarded: GuardedModel, now: datetime, run_name: str,
                    docs_dir: Path | None = None) -> dg.AssetCheckResult:
-    frame = db.execute(f'select * from {guarded.schema}."{guarded.model}"').df()
-    validation = validate(frame, read_suite(EXPECTATIONS_DIR / f"{guarded.suite_name}.json"),
-                          {"now": now, **guarded.parameters()}, key_columns=(guarded.key,),
+    suite = read_suite(EXPECTATIONS_DIR / f"{guarded.suite_name}.json")
+    frame = _read_for_suite(db, guarded.schema, guarded.model, suite, guarded.key)
+    validation = validate(frame, suite, {"now": now, **guarded.parameters()}, key_columns=(guarded.key,),
                           docs_dir=docs_dir, run_name=run_name)
     return check_result(validation)
 

@@ -63,6 +63,33 @@ def read_suite(path: Path) -> dict:
     return suite
 
 
+# The expectation kwargs that name the columns an expectation reads.
+COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list", "column_set")
+
+
+def suite_columns(suite_definition: dict) -> set[str]:
+    """Every column the suite's expectations read, their row conditions' included."""
+    columns: set[str] = set()
+    for expectation in suite_definition["expectations"]:
+        kwargs = expectation.get("kwargs", {})
+        for kwarg in COLUMN_KWARGS:
+            named = kwargs.get(kwarg)
+            columns |= {named} if isinstance(named, str) else set(named or ())
+        columns |= _condition_columns(kwargs.get("row_condition"))
+    return columns
+
+
+def _condition_columns(condition: object) -> set[str]:
+    """The columns a row condition compares (``{"column": {"name": ...}}``, nested in and/or)."""
+    if isinstance(condition, list):
+        return set().union(*map(_condition_columns, condition))
+    if not isinstance(condition, dict):
+        return set()
+    column = condition.get("column")
+    named = {column["name"]} if isinstance(column, dict) and isinstance(column.get("name"), str) else set()
+    return named.union(*(_condition_columns(value) for key, value in condition.items() if key != "column"))
+
+
 def build_suite(suite_definition: dict):
     """The GX suite for a definition read from JSON, refusing one GX cannot read whole."""
     apply_environment_defaults()

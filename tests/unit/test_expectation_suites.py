@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from pipeline.quality.gx import SuiteError, build_suite, read_suite, validate
+from pipeline.quality.gx import SuiteError, build_suite, read_suite, suite_columns, validate
 from pipeline.settings import EXPECTATIONS_DIR
 
 NOW = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
@@ -38,6 +38,16 @@ def test_every_suite_is_read_whole(suite_file):
     definition = read_suite(EXPECTATIONS_DIR / suite_file)
     assert definition["name"] == suite_file.removesuffix(".json")
     assert len(build_suite(definition).expectations) == len(definition["expectations"])
+
+
+def test_a_suite_reads_the_columns_its_expectations_and_row_conditions_name():
+    assert suite_columns(read_suite(EXPECTATIONS_DIR / "raw_web__events.json")) == {"message_id", "type", "timestamp"}
+    assert suite_columns(read_suite(EXPECTATIONS_DIR / "source_freshness.json")) == {"hours_since_load", "source"}
+    assert suite_columns({"expectations": [
+        {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "b", "column_B": "a"}},
+        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["c", "d"], "row_condition": {
+            "type": "and", "conditions": [{"type": "comparison", "column": {"name": "e"}, "operator": "==",
+                                           "parameter": 1}]}}}]}) == {"a", "b", "c", "d", "e"}
 
 
 def test_a_suite_gx_cannot_read_whole_is_refused():
