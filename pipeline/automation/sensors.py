@@ -1,8 +1,9 @@
 """Sensors that turn changes in the systems into incremental runs of what those changes touch.
 
-Webhooks journaled by the intake service start a run of the system they came from, with the dbt
-models, checks and write-back downstream of it; each run's key names the newest event it covers,
-so an event never starts two runs. Website events arrive as files, which a polling sensor watches.
+Webhooks journaled by the intake service start one run that loads the systems they came from, with
+the dbt models, checks and write-back downstream of them; each run's key names the newest event it
+covers, so an event never starts two runs. Website events arrive as files, which a polling sensor
+watches.
 """
 
 from __future__ import annotations
@@ -21,42 +22,52 @@ from pipeline.settings import DataHome
 SENSOR_INTERVAL_S = int(os.environ.get("HANDOFF_SENSOR_INTERVAL_SECONDS", "5"))
 
 
-def changes_job(system: str, dataset: str) -> dg.UnresolvedAssetJobDefinition:
+def changes_job(name: str, datasets: list[str], what: str) -> dg.UnresolvedAssetJobDefinition:
     # A dlt transformer's table (CRM property history, associations) is loaded by its source's step
-    # but is no asset of its own, so what depends on it is found from the dataset's keys, sources included.
-    loaded = dg.AssetSelection.key_prefixes([dataset])
+    # but is no asset of its own, so what depends on it is found from the datasets' keys, sources included.
+    prefixes = [[dataset] for dataset in datasets]
+    loaded = dg.AssetSelection.key_prefixes(*prefixes)
+    with_sources = dg.AssetSelection.key_prefixes(*prefixes, include_sources=True)
     return dg.define_asset_job(
-        name=f"{system}_changes",
-        selection=dg.AssetSelection.key_prefixes([dataset], include_sources=True).downstream()
-        - dg.AssetSelection.key_prefixes([dataset], include_sources=True) | loaded,
-        description=f"Load what changed in {dataset}, then rebuild, check and write back what depends on it.",
+        name=name, selection=with_sources.downstream() - with_sources | loaded,
+        description=f"Load what changed in {what}, then rebuild, check and write back what depends on it.",
     )
 
 
-CHANGE_JOBS = {"crm": changes_job("crm", "raw_crm"), "marketing": changes_job("marketing", "raw_marketing"),
-               "web": changes_job("web", "raw_web")}
+WEBHOOK_DATASETS = {"crm": "raw_crm", "marketing": "raw_marketing"}
+# By the systems whose webhooks are new: handing a lead to sales changes both systems at once, and
+# one run that loads both costs half of two runs that each rebuild everything downstream.
+WEBHOOK_JOBS = {
+    frozenset({"crm"}): changes_job("crm_changes", ["raw_crm"], "the CRM"),
+    frozenset({"marketing"}): changes_job("marketing_changes", ["raw_marketing"], "marketing automation"),
+    frozenset({"crm", "marketing"}): changes_job("crm_and_marketing_changes", ["raw_crm", "raw_marketing"],
+                                                 "the CRM and marketing automation"),
+}
+WEB_CHANGES_JOB = changes_job("web_changes", ["raw_web"], "the website's events")
 
 
-def webhook_sensor(source: str) -> dg.SensorDefinition:
-    @dg.sensor(name=f"{source}_webhooks", job=CHANGE_JOBS[source], minimum_interval_seconds=SENSOR_INTERVAL_S,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Starts {source}_changes when the intake service has journaled new {source} webhooks.")
-    def on_webhooks(context: dg.SensorEvaluationContext):
-        journal_path = DataHome.from_env().intake_journal
-        if not journal_path.exists():
-            return dg.SkipReason("no intake journal yet: is `handoff intake serve` running?")
-        journal = IntakeJournal(journal_path)
-        try:
-            count, newest = journal.since(source, int(context.cursor or 0))
-        finally:
-            journal.close()
-        if not count:
-            return dg.SkipReason(f"no new {source} webhooks")
-        context.update_cursor(str(newest))
-        return dg.RunRequest(run_key=f"{source}-webhooks-{newest}",
-                             tags={"handoff/trigger": f"{source}_webhooks", "handoff/events": str(count)})
-
-    return on_webhooks
+@dg.sensor(name="webhooks", jobs=list(WEBHOOK_JOBS.values()), minimum_interval_seconds=SENSOR_INTERVAL_S,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Starts a run of crm_changes, marketing_changes or crm_and_marketing_changes, after "
+                       "whichever systems the intake service has journaled new webhooks from.")
+def webhooks(context: dg.SensorEvaluationContext):
+    journal_path = DataHome.from_env().intake_journal
+    if not journal_path.exists():
+        return dg.SkipReason("no intake journal yet: is `handoff intake serve` running?")
+    seen = int(context.cursor or 0)  # the journal numbers every event, of every system, in order
+    journal = IntakeJournal(journal_path)
+    try:
+        new = {system: journal.since(system, seen) for system in WEBHOOK_DATASETS}
+    finally:
+        journal.close()
+    new = {system: (count, newest) for system, (count, newest) in new.items() if count}
+    if not new:
+        return dg.SkipReason("no new webhooks")
+    newest = max(newest for _, newest in new.values())
+    context.update_cursor(str(newest))
+    return dg.RunRequest(run_key=f"webhooks-{newest}", job_name=WEBHOOK_JOBS[frozenset(new)].name,
+                         tags={"handoff/trigger": "webhooks",
+                               **{f"handoff/{system}_events": str(count) for system, (count, _) in new.items()}})
 
 
 def landing_files(home: DataHome) -> dict[str, int]:
@@ -65,7 +76,7 @@ def landing_files(home: DataHome) -> dict[str, int]:
             for path in folder.rglob("*.ndjson")}
 
 
-@dg.sensor(name="web_event_files", job=CHANGE_JOBS["web"], minimum_interval_seconds=SENSOR_INTERVAL_S,
+@dg.sensor(name="web_event_files", job=WEB_CHANGES_JOB, minimum_interval_seconds=SENSOR_INTERVAL_S,
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Starts web_changes when website-event files appear or grow in the landing folders.")
 def web_event_files(context: dg.SensorEvaluationContext):
@@ -81,5 +92,4 @@ def web_event_files(context: dg.SensorEvaluationContext):
 
 
 def build_sensor_defs() -> dg.Definitions:
-    return dg.Definitions(jobs=list(CHANGE_JOBS.values()),
-                          sensors=[webhook_sensor("crm"), webhook_sensor("marketing"), web_event_files])
+    return dg.Definitions(jobs=[*WEBHOOK_JOBS.values(), WEB_CHANGES_JOB], sensors=[webhooks, web_event_files])

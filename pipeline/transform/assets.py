@@ -79,7 +79,12 @@ def build_transform_defs() -> dg.Definitions:
         args = ["build", "--exclude-resource-type", "unit_test"]
         if config.as_of:
             args += ["--vars", json.dumps({"as_of": config.as_of})]
-        yield from dbt.cli(args, context=context).stream()
+        invocation = dbt.cli(args, context=context)
+        yield from invocation.stream()
+        # Each invocation writes its own target folder in the project (about 16 MB for the medium
+        # company): kept when the build fails, for its dbt.log, removed once it succeeded, or a
+        # deployment running a build for every webhook would fill the disk.
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
 
     return dg.Definitions(
         assets=[dbt_models],

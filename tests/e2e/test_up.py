@@ -116,8 +116,8 @@ def test_up_serves_the_code_location_runs_the_daemon_and_intake_and_stops_them_a
         schedules = {s["name"]: s["scheduleState"]["status"] for s in data["schedulesOrError"]["results"]}
         assert schedules["nightly_full_sync"] == "RUNNING"
         sensors = {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
-        assert {"crm_webhooks", "marketing_webhooks", "web_event_files"} <= set(sensors)
-        assert sensors["crm_webhooks"] == "RUNNING"
+        assert {"webhooks", "web_event_files"} <= set(sensors)
+        assert sensors["webhooks"] == "RUNNING"
 
         track = {"type": "track", "event": "Demo Requested", "messageId": "m-1", "anonymousId": "a-1"}
         assert httpx.post(f"http://127.0.0.1:{intake_port}/v1/track", json=track, auth=(WRITE_KEY, "")).is_success

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from segment import analytics
 
-from pipeline.automation.sensors import web_event_files, webhook_sensor
+from pipeline.automation.sensors import WEBHOOK_JOBS, web_event_files, webhooks
 from pipeline.ingest.web import invalid_event_reason
 from pipeline.intake import landing as landing_module
 from pipeline.intake.app import MAX_BODY_BYTES, WebhookSecrets, create_intake_app
@@ -282,26 +282,38 @@ def test_acknowledged_events_survive_a_kill_9_of_the_intake(tmp_path):
         intake.wait()
 
 
-def test_new_webhooks_start_one_run_of_their_systems_changes_and_no_more(tmp_path, monkeypatch):
+def test_new_webhooks_start_one_run_of_the_systems_they_came_from_and_no_more(tmp_path, monkeypatch):
     home = DataHome(tmp_path / "home")
     monkeypatch.setenv("HANDOFF_HOME", str(home.root))
-    sensor = webhook_sensor("crm")
     instance = dg.DagsterInstance.ephemeral()
-    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)  # no journal yet
+    assert isinstance(webhooks(dg.build_sensor_context(instance=instance)), dg.SkipReason)  # no journal yet
 
     journal = IntakeJournal(home.intake_journal)
     journal.append("crm", [("1", "{}"), ("2", "{}")])
     journal.append("marketing", [("w", "{}")])
     context = dg.build_sensor_context(instance=instance)
-    request = sensor(context)
-    assert isinstance(request, dg.RunRequest) and request.tags["handoff/events"] == "2"
-    assert sensor.job_name == "crm_changes" and request.run_key == f"crm-webhooks-{context.cursor}"
+    request = webhooks(context)
+    assert request.job_name == "crm_and_marketing_changes" and request.run_key == f"webhooks-{context.cursor}"
+    assert (request.tags["handoff/crm_events"], request.tags["handoff/marketing_events"]) == ("2", "1")
 
-    assert isinstance(sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor)), dg.SkipReason)
+    assert isinstance(webhooks(dg.build_sensor_context(instance=instance, cursor=context.cursor)), dg.SkipReason)
     journal.append("crm", [("3", "{}")])
-    later = sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
-    assert later.tags["handoff/events"] == "1" and later.run_key != request.run_key
+    later = webhooks(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+    assert later.job_name == "crm_changes" and later.tags["handoff/crm_events"] == "1"
+    assert "handoff/marketing_events" not in later.tags and later.run_key != request.run_key
     journal.close()
+
+
+def test_each_systems_changes_job_loads_it_and_rebuilds_what_depends_on_it():
+    from pipeline.definitions import defs
+
+    loads = {job.name: {key.path[0] for key in defs.resolve_job_def(job.name).asset_layer.selected_asset_keys
+                        if key.path[0].startswith("raw_")} for job in WEBHOOK_JOBS.values()}
+    assert loads == {"crm_changes": {"raw_crm"}, "marketing_changes": {"raw_marketing"},
+                     "crm_and_marketing_changes": {"raw_crm", "raw_marketing"}}
+    for job in WEBHOOK_JOBS.values():
+        selected = defs.resolve_job_def(job.name).asset_layer.selected_asset_keys
+        assert {dg.AssetKey(["marts", "fct_handoffs"]), dg.AssetKey(["writeback", "crm_contacts"])} <= selected
 
 
 def test_website_event_files_that_appear_or_grow_start_a_run(tmp_path, monkeypatch):
