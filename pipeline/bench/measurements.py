@@ -237,9 +237,10 @@ def measure_webhook_to_feedback_latency(bench: Bench, served: ServedCompany) -> 
 
 
 def leave_out_webhook_to_alert_latency(report: BenchReport) -> None:
-    reason = ("no webhook sends an SLA notice: a notice is due when a clock reaches its at-risk share or due "
-              "time (in the owner's business hours), and goes out on the first run after that moment that "
-              "reads fct_handoffs, at the latest the SLA clock's, every HANDOFF_SLA_CLOCK_MINUTES")
+    reason = ("an SLA notice follows a clock, not a webhook: it is due when a clock reaches its at-risk share "
+              "or due time (in the owner's business hours), and goes out with the first run after that moment "
+              "that rebuilds fct_handoffs, a webhook's or at the latest the SLA clock's, every "
+              "HANDOFF_SLA_CLOCK_MINUTES")
     for key in ("latency.webhook_to_alert.p50_seconds", "latency.webhook_to_alert.p95_seconds"):
         report.leave_out(key, NOT_MEASURED_YET, reason)
 
