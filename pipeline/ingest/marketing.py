@@ -3,7 +3,8 @@
 Activities are read incrementally through paging tokens kept in the pipeline state, page by page,
 so a run that stops (a crash, or the daily quota running out) resumes exactly where it stopped.
 Leads are read by id for the leads the new activities touched (every lead has a New Lead activity,
-so the first run reads them all); deleted leads and program memberships complete the picture.
+so the first run reads them all); deleted leads and program memberships (all of them first, then
+those updated since the last run) complete the picture.
 """
 
 from __future__ import annotations
@@ -42,6 +43,23 @@ CALLS_PER_20S = 100  # Marketo's rate limit
 CALLS_PER_20S_VARIABLE = "HANDOFF_MARKETING_CALLS_PER_20S"  # another subscription's limit
 MEMBER_FIELDS = "leadId,statusName,reachedSuccess,membershipDate,acquiredBy,updatedAt"
 HISTORY_DAYS = 730  # how far back the first run reads activities and deleted leads
+MEMBER_UPDATE_WINDOW = timedelta(days=7)  # the longest updatedAt range Marketo's members filter takes
+# Memberships updated this long before a run began are read again by the next: Marketo stamps them
+# with its own clock, and the merge absorbs what is read twice.
+MEMBER_UPDATE_OVERLAP = timedelta(minutes=10)
+
+
+def member_filters(updated_since: datetime | None, until: datetime) -> list[dict]:
+    """How to ask for a program's members: all of them (the filter needs a value, and reached
+    success true-or-false is every member), or those updated since, a week at a time."""
+    if updated_since is None:
+        return [{"filterType": "reachedSuccess", "filterValues": "true,false"}]
+    windows, start = [], updated_since
+    while start < until:
+        end = min(start + MEMBER_UPDATE_WINDOW, until)
+        windows.append({"filterType": "updatedAt", "startAt": start.isoformat(), "endAt": end.isoformat()})
+        start = end
+    return windows
 
 
 def calls_per_20s() -> int:
@@ -257,13 +275,17 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
                      write_disposition="merge")
     @stopping_at_quota
     def program_members(batch: list[dict]) -> Iterator[list[dict]]:
-        """Who is in each program and how far they progressed."""
+        """Who is in each program and how far they progressed: every member of a program the first
+        time, then the memberships updated since its last complete read began. A program's mark
+        moves only once all its members were read, so a run the daily quota stops misses none."""
+        updated_since: dict = dlt.current.resource_state().setdefault("updated_since", {})
         for program in batch:
-            # The members endpoint needs a filter; success true-or-false selects every member.
-            for page, _ in client.pages(f"/rest/v1/programs/{program['id']}/members.json",
-                                        {"batchSize": PAGE_SIZE, "filterType": "reachedSuccess",
-                                         "filterValues": "true,false", "fields": MEMBER_FIELDS}):
-                if page:
-                    yield [{"programId": program["id"], **member} for member in page]
+            since, reading_from = updated_since.get(str(program["id"])), datetime.now(timezone.utc)
+            for member_filter in member_filters(since and datetime.fromisoformat(since), reading_from):
+                for page, _ in client.pages(f"/rest/v1/programs/{program['id']}/members.json",
+                                            {"batchSize": PAGE_SIZE, "fields": MEMBER_FIELDS, **member_filter}):
+                    if page:
+                        yield [{"programId": program["id"], **member} for member in page]
+            updated_since[str(program["id"])] = (reading_from - MEMBER_UPDATE_OVERLAP).isoformat()
 
     return [activity_types, activities, leads, deleted_leads, programs, program_members]

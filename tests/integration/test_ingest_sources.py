@@ -13,6 +13,7 @@ import pytest
 from pipeline.ingest.crm import OBJECT_TYPES, crm_source
 from pipeline.ingest.marketing import ACTIVITY_TYPE_GROUPS, marketing_source
 from pipeline.ingest.web import web_source
+from sandbox.dataset import iso
 from sandbox.faults import Faults
 from sandbox.server import SandboxServer, build_sandbox
 from sandbox.simulation import generate
@@ -102,6 +103,21 @@ def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_pat
 
         load.run(source())
         assert load.last_trace.last_normalize_info.row_counts.get("activities", 0) == 0
+        # Memberships are read in full once, then only those updated since.
+        assert load.last_trace.last_normalize_info.row_counts.get("program_members", 0) == 0
+        with server.sandbox.store.transaction() as db:
+            program_id, lead_id, body = db.execute(
+                "select program_id, lead_id, body from marketing_program_members order by program_id, lead_id "
+                "limit 1").fetchone()
+            member = {**json.loads(body), "progressionStatus": "Attended", "updatedAt": iso(datetime.now(timezone.utc))}
+            db.execute("update marketing_program_members set updated_at = ?, body = ? "
+                       "where program_id = ? and lead_id = ?", (member["updatedAt"], json.dumps(member), program_id, lead_id))
+        load.run(source())
+        assert load.last_trace.last_normalize_info.row_counts.get("program_members", 0) == 1
+        assert query(tmp_path, f"select status_name from raw_marketing.program_members where program_id = {program_id} "
+                               f"and lead_id = {lead_id}") == [("Attended",)]
+        members = len(rows(company, "marketing_program_members"))
+        assert query(tmp_path, "select count(*) from raw_marketing.program_members") == [(members,)]
 
 
 def test_web_events_exported_by_the_website_load_once(tmp_path, company):
