@@ -43,7 +43,8 @@ def test_latency_is_added_to_every_response_but_health(faulty):
     with _crm(server) as crm:
         assert _elapsed_s(lambda: crm.get("/crm/v3/objects/contacts").raise_for_status()) >= 0.3
         assert _elapsed_s(lambda: crm.get("/no/such/path")) >= 0.3
-    assert _elapsed_s(lambda: httpx.get(f"{server.base_url}/health").raise_for_status()) < 0.3
+    # The fastest of a few: a busy machine (the suite runs on every core) can slow any one request.
+    assert min(_elapsed_s(lambda: httpx.get(f"{server.base_url}/health").raise_for_status()) for _ in range(5)) < 0.3
 
 
 def _statuses(server: SandboxServer) -> list[int]:
