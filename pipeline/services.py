@@ -43,17 +43,20 @@ def intake_service(host: str, port: int, connection_file: Path | None) -> Servic
                               "--port", str(port), *options], f"http://{host}:{port}/health")
 
 
+def _dagster_command(program: str, *options: str) -> list[str]:
+    # Installed beside this interpreter, which need not be on PATH (a venv not activated).
+    return [str(Path(sys.executable).parent / program), *options, "-w", str(PROJECT_DIR / "workspace.yaml")]
+
+
 def daemon_service() -> Service:
     """Dagster's daemon: schedules, sensors and the run queue."""
-    return Service("daemon", [str(Path(sys.executable).parent / "dagster-daemon"), "run",
-                              "-w", str(PROJECT_DIR / "workspace.yaml")])
+    return Service("daemon", _dagster_command("dagster-daemon", "run"))
 
 
 def deployment_services(host: str, webserver_port: int, intake_port: int,
                         connection_file: Path | None) -> list[Service]:
     return [
-        Service("webserver", [str(Path(sys.executable).parent / "dagster-webserver"),
-                              "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", host, "-p", str(webserver_port)],
+        Service("webserver", _dagster_command("dagster-webserver", "-h", host, "-p", str(webserver_port)),
                 f"http://{host}:{webserver_port}/server_info"),
         daemon_service(),
         intake_service(host, intake_port, connection_file),
@@ -89,8 +92,8 @@ class RunningServices:
         for service in self.services:
             with open(self.log_file(service), "ab") as log:
                 self.processes[service.name] = subprocess.Popen(
-                    service.command, cwd=PROJECT_DIR, env=self.environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, preexec_fn=_stop_when_parent_dies)
+                    service.command, cwd=PROJECT_DIR, env=self.environment, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_stop_when_parent_dies)
         for service in self.services:
             self._wait_until_ready(service)
             on_ready(service)

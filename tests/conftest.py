@@ -97,12 +97,10 @@ def smtp_receiver():
         def handle_message(self, message):
             self.messages.append(message)
 
-    import socket
+    from pipeline.services import free_port
 
-    with socket.socket() as probe:  # a free port: the controller checks it is up by connecting to it
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    # A port of its own: the controller checks it is up by connecting to it.
+    controller = Controller(Keep(), hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller
     controller.stop()

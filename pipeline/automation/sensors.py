@@ -34,14 +34,16 @@ def changes_job(name: str, datasets: list[str], what: str) -> dg.UnresolvedAsset
     )
 
 
-WEBHOOK_DATASETS = {"crm": "raw_crm", "marketing": "raw_marketing"}
-# By the systems whose webhooks are new: handing a lead to sales changes both systems at once, and
-# one run that loads both costs half of two runs that each rebuild everything downstream.
+# The systems that send webhooks: their dataset, and what they are called.
+WEBHOOK_SYSTEMS = {"crm": ("raw_crm", "the CRM"), "marketing": ("raw_marketing", "marketing automation")}
+# By the systems whose webhooks are new (crm_changes, marketing_changes, crm_and_marketing_changes):
+# handing a lead to sales changes both systems at once, and one run that loads both costs half of
+# two runs that each rebuild everything downstream.
 WEBHOOK_JOBS = {
-    frozenset({"crm"}): changes_job("crm_changes", ["raw_crm"], "the CRM"),
-    frozenset({"marketing"}): changes_job("marketing_changes", ["raw_marketing"], "marketing automation"),
-    frozenset({"crm", "marketing"}): changes_job("crm_and_marketing_changes", ["raw_crm", "raw_marketing"],
-                                                 "the CRM and marketing automation"),
+    frozenset(systems): changes_job("_and_".join(systems) + "_changes",
+                                    [WEBHOOK_SYSTEMS[system][0] for system in systems],
+                                    " and ".join(WEBHOOK_SYSTEMS[system][1] for system in systems))
+    for systems in (("crm",), ("marketing",), ("crm", "marketing"))
 }
 WEB_CHANGES_JOB = changes_job("web_changes", ["raw_web"], "the website's events")
 
@@ -57,7 +59,7 @@ def webhooks(context: dg.SensorEvaluationContext):
     seen = int(context.cursor or 0)  # the journal numbers every event, of every system, in order
     journal = IntakeJournal(journal_path)
     try:
-        new = {system: journal.since(system, seen) for system in WEBHOOK_DATASETS}
+        new = {system: journal.since(system, seen) for system in WEBHOOK_SYSTEMS}
     finally:
         journal.close()
     new = {system: (count, newest) for system, (count, newest) in new.items() if count}

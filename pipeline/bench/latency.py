@@ -80,8 +80,8 @@ def wait_until_quiet(served: ServedCompany, settle_s: float, timeout_s: float) -
                     instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT), limit=1):
                 quiet_since = time.monotonic()
             if time.monotonic() > deadline:
-                raise TimeoutError(f"runs were still in flight after {timeout_s:.0f} s; see the daemon's log "
-                                   f"in {served.home.logs}")
+                raise TimeoutError(f"after {timeout_s:.0f} s the daemon's sensors were not running or runs were "
+                                   f"still in flight; see the daemon's log in {served.home.logs}")
             time.sleep(QUIET_POLL_S)
     finally:
         instance.dispose()

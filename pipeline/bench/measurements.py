@@ -9,6 +9,7 @@ and the intake service start on it and leads handed to sales are timed from webh
 Against the third, the write-back runs at the vendors' published rate limits. Every load and sync
 runs in a process of its own, for its peak memory.
 """
+
 from __future__ import annotations
 
 import contextlib

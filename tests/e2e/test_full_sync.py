@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import duckdb
 import pytest
 import uvicorn
 
+from pipeline.services import free_port
 from pipeline.settings import DBT_PROJECT_DIR, DataHome
 from sandbox.live import LiveCompany, LiveSettings
 from sandbox.server import SandboxServer, build_sandbox
@@ -47,12 +47,6 @@ def sandbox(home, tmp_path_factory):
         server.publish(home.connection_file)
         yield server
     home.connection_file.unlink()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -410,11 +404,12 @@ def intake(home, sandbox):
 
 def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_each(
         home, sandbox, synced, intake, webhook_receiver, smtp_receiver, monkeypatch):
-    """Marketing hands a lead to sales in the live sandbox. Its webhook reaches intake, the sensor
-    starts an incremental run of the systems it came from, the handoff appears in fct_handoffs and its SLA state on the CRM
-    record. Nobody touches the lead: the clock, replayed a minute before and after the due time and
-    past the escalation time, sends at-risk, breached and escalation notices once each to the JSON
-    webhook, Slack and the owner's mailbox, catching up a breach notice the webhooks were down for."""
+    """Marketing hands a lead to sales in the live sandbox. Its webhooks reach intake, the sensor
+    starts an incremental run of the systems they came from, the handoff appears in fct_handoffs and
+    its SLA state on the CRM record. Nobody touches the lead: the clock, replayed a minute before and
+    after the due time and past the escalation time, sends at-risk, breached and escalation notices
+    once each to the JSON webhook, Slack and the owner's mailbox, catching up a breach notice the
+    webhooks were down for."""
     from datetime import timedelta
 
     from pipeline.automation.sensors import webhooks

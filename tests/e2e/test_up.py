@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipeline.services import free_port
 from pipeline.settings import PROJECT_DIR
 
 WRITE_KEY = "website-write-key"
@@ -31,12 +32,6 @@ query Deployment($repository: RepositorySelector!) {
   instance { daemonHealth { allDaemonStatuses { daemonType healthy } } }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def sessions_of_children(pid: int) -> set[int]:

@@ -12,7 +12,6 @@ import os
 import random
 import subprocess
 import sys
-import uuid
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -88,30 +87,11 @@ def company(tiny_dataset):
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def warehouse(request, company, tmp_path_factory):
+def warehouse(request, company, tmp_path_factory, new_postgres_database):
     home = tmp_path_factory.mktemp(f"business-time-{request.param}")
     if request.param == "duckdb":
-        yield build(Warehouse("duckdb", home), company)
-        return
-    database = f"handoff_test_{uuid.uuid4().hex[:10]}"
-    with closing(postgres_admin()) as admin:
-        admin.cursor().execute(f"create database {database}")
-        try:
-            yield build(Warehouse("postgres", home, database), company)
-        finally:
-            admin.cursor().execute(f"drop database {database} with (force)")
-
-
-def postgres_admin():
-    """A connection to the server's `test` database, starting the server when it is stopped."""
-    try:
-        connection = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres", connect_timeout=3)
-    except psycopg2.OperationalError:
-        cluster = os.listdir("/etc/postgresql")[0]
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start"], check=True)
-        connection = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
-    connection.autocommit = True
-    return connection
+        return build(Warehouse("duckdb", home), company)
+    return build(Warehouse("postgres", home, new_postgres_database()), company)
 
 
 def build(warehouse: Warehouse, company) -> Warehouse:

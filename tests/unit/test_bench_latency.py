@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.bench.latency import Handover, feedback_times, latencies_s, percentile
+from sandbox.dataset import iso
 
 HANDED_OVER = datetime(2026, 12, 7, 15, 0, tzinfo=timezone.utc)
 
@@ -19,8 +20,7 @@ def history_database(path, rows):
 
 
 def stamp(seconds: float) -> str:
-    moment = HANDED_OVER + timedelta(seconds=seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return iso(HANDED_OVER + timedelta(seconds=seconds))
 
 
 def test_feedback_is_the_first_write_back_of_the_sla_fields_after_each_handover(tmp_path):
