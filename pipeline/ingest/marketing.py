@@ -20,9 +20,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common import logger
-from dlt.common.normalizers.utils import generate_dlt_ids
 from dlt.sources.helpers import requests
 
+from pipeline.ingest.arrow import with_key_required, with_row_ids
 from pipeline.ingest.pacing import SlidingWindowLimiter, configured_budget, paced
 
 # Marketo's standard activity types the funnel reads, in calls of at most ten types each.
@@ -84,7 +84,7 @@ class MarketoClient:
     def __init__(self, base_url: str, client_id: str, client_secret: str, back_off_seconds: float = 2.0):
         self.base_url = base_url.rstrip("/")
         self._session = paced(requests.Client(raise_for_status=False).session,
-                              SlidingWindowLimiter(calls_per_20s(), 20))
+                              SlidingWindowLimiter(calls_per_20s(), 20), self.base_url)
         self._client_id, self._client_secret = client_id, client_secret
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -169,11 +169,7 @@ def activities_table(activities: list[dict]) -> pa.Table:
     columns["attributes"] = pa.array(
         [json.dumps({a.get("name"): a.get("value") for a in activity.get("attributes", [])},
                     separators=(",", ":"), ensure_ascii=False) for activity in activities], pa.string())
-    columns["_dlt_id"] = pa.array(generate_dlt_ids(len(activities)), pa.string())
-    table = pa.table(columns)
-    # The merge key is never null: dlt's schema says so, and an Arrow schema that disagreed would be
-    # reported for every table.
-    return table.cast(table.schema.set(0, table.schema.field("id").with_nullable(False)))
+    return with_key_required(with_row_ids(pa.table(columns)), "id")
 
 
 @dlt.source(name="marketing", max_table_nesting=0)

@@ -61,8 +61,14 @@ class PacedAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def paced(session: requests.Session, limiter: SlidingWindowLimiter) -> requests.Session:
+def paced(session: requests.Session, limiter: SlidingWindowLimiter, base_url: str) -> requests.Session:
+    """``session`` sending through ``limiter``, with the environment's proxy and CA settings for
+    ``base_url`` read once: requests reads the whole environment again for every request, which
+    costs more than parsing a page of results."""
     adapter = PacedAdapter(limiter)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or session.verify
+    session.trust_env = False
     return session

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import dlt
 import pyarrow as pa
-from dlt.common.normalizers.utils import generate_dlt_ids
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
+
+from pipeline.ingest.arrow import with_row_ids
 
 EVENT_TYPES = {"page", "track", "identify", "screen", "group", "alias"}
 # Lines parsed and handed to dlt together: parsing a file at a time, and dlt's work per table,
@@ -56,9 +57,6 @@ EVENT_COLUMNS = {
 # reported for every table.
 EVENTS = pa.schema([pa.field(column, TIMESTAMP if column == "timestamp" else _text, nullable=column != "message_id")
                     for column in EVENT_COLUMNS] + [("raw", _text)])
-# dlt gives rows it normalizes one by one a row id, and the table, once made that way, requires one;
-# Arrow rows get none unless they bring it.
-ROW_ID = pa.field("_dlt_id", _text, nullable=False)
 
 
 def invalid_event_reason(event: object) -> str | None:
@@ -227,6 +225,6 @@ def _events_and_quarantine(lines: Lines, quarantine_hints: dict) -> Iterator:
         return
     table, quarantined = EventReader(lines).read()
     if table.num_rows:
-        yield table.append_column(ROW_ID, pa.array(generate_dlt_ids(table.num_rows), _text))
+        yield with_row_ids(table)
     if quarantined:
         yield dlt.mark.with_hints(quarantined, quarantine_hints, create_table_variant=True)
