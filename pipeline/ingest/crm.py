@@ -63,15 +63,16 @@ WRITE_BATCH_ROWS = 10_000  # rows of a table handed to dlt at a time
 REQUESTS_PER_10S = 100  # HubSpot's burst limit for private apps
 REQUESTS_PER_10S_VARIABLE = "HANDOFF_CRM_REQUESTS_PER_10S"  # another tier's limit
 
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 ENVELOPE = pa.schema([
     pa.field("id", pa.string(), nullable=False),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-    ("updated_at", pa.timestamp("us", tz="UTC")),
+    ("created_at", TIMESTAMP),
+    ("updated_at", TIMESTAMP),
     ("archived", pa.bool_()),
-    ("archived_at", pa.timestamp("us", tz="UTC")),
+    ("archived_at", TIMESTAMP),
 ])
 ENVELOPE_NAMES = frozenset(ENVELOPE.names)
-ARROW_TYPES = {"number": pa.float64(), "datetime": pa.timestamp("us", tz="UTC"), "date": pa.date32(),
+ARROW_TYPES = {"number": pa.float64(), "datetime": TIMESTAMP, "date": pa.date32(),
                "bool": pa.bool_()}
 
 
@@ -129,6 +130,34 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {"number": _number, "datetime": pa
                                                "date": _date, "bool": _bool}
 
 
+def _text(values: list) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def _timestamps(values: list) -> pa.Array:
+    text = _text(values)
+    try:
+        return pc.cast(text, TIMESTAMP)
+    except pa.ArrowInvalid:
+        if not pc.all(pc.utf8_is_digit(text)).as_py():
+            raise
+        return pc.cast(pc.cast(text, pa.int64()), pa.timestamp("ms", tz="UTC")).cast(TIMESTAMP)
+
+
+def _bools(values: list) -> pa.Array:
+    lowered = pc.utf8_lower(_text(values))
+    if not pc.all(pc.or_(pc.is_null(lowered), pc.is_in(lowered, pa.array(["true", "false"])))).as_py():
+        raise InvalidValue("a value is not true or false")
+    return pc.equal(lowered, "true")
+
+
+# Whole columns at once, by Arrow's own parsers; any value they refuse sends the page record by
+# record through CONVERTERS, which say which record and why.
+COLUMN_CONVERTERS: dict[str, Callable[[list], pa.Array]] = {
+    "number": lambda values: pc.cast(_text(values), pa.float64()), "datetime": _timestamps,
+    "date": lambda values: pc.cast(pc.utf8_slice_codeunits(_text(values), 0, 10), pa.date32()), "bool": _bools}
+
+
 class RecordTyper:
     """Turns pages of HubSpot records into typed Arrow tables, setting aside records that do not fit."""
 
@@ -136,10 +165,31 @@ class RecordTyper:
         self.object_type = object_type
         properties = [p for p in definitions if p["name"] not in ENVELOPE_NAMES]
         self.converters = {p["name"]: CONVERTERS.get(p["type"]) for p in properties}
+        self.column_converters = {p["name"]: COLUMN_CONVERTERS.get(p["type"], _text) for p in properties}
         self.schema = pa.schema(list(ENVELOPE) + [
             pa.field(p["name"], ARROW_TYPES.get(p["type"], pa.string())) for p in properties])
 
     def type_page(self, records: list[dict]) -> tuple[pa.Table, list[dict]]:
+        try:
+            return self._typed_columns(records), []
+        except (pa.ArrowInvalid, pa.ArrowTypeError, InvalidValue):
+            return self._typed_rows(records)
+
+    def _typed_columns(self, records: list[dict]) -> pa.Table:
+        """The page typed column by column, or an error if any value does not fit."""
+        if not all(record.get("id") and record.get("updatedAt") for record in records):
+            raise InvalidValue("a record has no id or no updatedAt")
+        properties = [record.get("properties") or {} for record in records]
+        columns = {"id": _text([str(record["id"]) for record in records]),
+                   "archived": pa.array([bool(record.get("archived")) for record in records], pa.bool_())}
+        for envelope, source in (("created_at", "createdAt"), ("updated_at", "updatedAt"),
+                                 ("archived_at", "archivedAt")):
+            columns[envelope] = _timestamps([record.get(source) or None for record in records])
+        for name, convert in self.column_converters.items():
+            columns[name] = convert([None if (value := values.get(name)) == "" else value for values in properties])
+        return pa.Table.from_pydict(columns, schema=self.schema)
+
+    def _typed_rows(self, records: list[dict]) -> tuple[pa.Table, list[dict]]:
         rows, quarantined = [], []
         for record in records:
             try:
@@ -173,7 +223,7 @@ class RecordTyper:
 HISTORY = pa.schema([
     pa.field("object_type", pa.string(), nullable=False), pa.field("id", pa.string(), nullable=False),
     pa.field("property", pa.string(), nullable=False), ("value", pa.string()), ("source_type", pa.string()),
-    pa.field("changed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("changed_at", TIMESTAMP, nullable=False),
 ])
 HISTORY_HINTS = dlt.mark.make_hints(table_name="property_history", write_disposition="merge",
                                     primary_key=["object_type", "id", "property", "changed_at"])

@@ -56,3 +56,28 @@ def test_timestamps_in_either_of_hubspots_formats():
     assert parse_timestamp("2026-01-01T00:00:00.000Z") == parse_timestamp("1767225600000")
     with pytest.raises(InvalidValue):
         parse_timestamp("yesterday")
+
+
+def test_a_page_typed_column_by_column_equals_the_page_typed_record_by_record():
+    typer = RecordTyper("deals", DEFINITIONS)
+    page = [record("1", email="a@b.co", amount="1250.5", closedate="2026-01-01T00:00:00Z", birthday="1990-04-01",
+                   is_vip="TRUE", lifecyclestage="lead"),
+            record("2", amount="", closedate="2026-01-01T00:00:00.000Z", is_vip="false"),
+            {**record("3", closedate="2026-02-03T04:05:06.789+02:00"), "archived": True,
+             "archivedAt": "2026-03-01T00:00:00Z"}]
+    by_column = typer._typed_columns(page)
+    by_record, quarantined = typer._typed_rows(page)
+    assert quarantined == [] and by_column.equals(by_record)
+    assert by_column.column("closedate").to_pylist()[2] == datetime(2026, 2, 3, 2, 5, 6, 789000, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("closedates", [
+    ["1767225600000", "1767225600000"],  # epoch milliseconds only
+    ["1767225600000", "2026-01-01T00:00:00.000Z"],  # both formats: Arrow's parser refuses the page
+    ["2026-01-01"],  # no zone: Arrow's parser refuses it
+])
+def test_timestamps_are_read_whichever_way_the_page_is_typed(closedates):
+    table, quarantined = RecordTyper("deals", DEFINITIONS).type_page(
+        [record(str(n), closedate=value) for n, value in enumerate(closedates)])
+    assert quarantined == []
+    assert set(table.column("closedate").to_pylist()) == {datetime(2026, 1, 1, tzinfo=timezone.utc)}
