@@ -53,3 +53,17 @@ def test_files_are_read_incrementally_deduplicated_and_bad_lines_quarantined(tmp
 
     # Nothing new: nothing is loaded.
     assert run(tmp_path, tmp_path / "events").loads_ids == []
+
+
+def test_a_messageid_read_twice_in_one_run_is_loaded_once_as_first_seen(tmp_path, monkeypatch):
+    import pipeline.ingest.web as web
+
+    monkeypatch.setattr(web, "READ_BATCH_BYTES", 1)  # every file its own batch
+    hour = tmp_path / "events" / "2026-11-23"
+    hour.mkdir(parents=True)
+    (hour / "09.ndjson").write_text("\n".join([event("m1", event="first"), event("m2"), event("m1", event="again")])
+                                    + "\n")
+    (hour / "10.ndjson").write_text(event("m2", event="retried an hour later") + "\n" + event("m3") + "\n")
+    run(tmp_path, tmp_path / "events")
+    assert query(tmp_path, "select message_id, event from raw_web.events order by 1") == [
+        ("m1", "first"), ("m2", None), ("m3", None)]
