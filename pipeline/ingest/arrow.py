@@ -27,7 +27,8 @@ def with_key_required(table: pa.Table, key: str) -> pa.Table:
 class TableBatches:
     """Arrow tables gathered per destination table and handed to dlt ``rows`` at a time: dlt's work
     on each item it is handed (its hints checked, its load id added as a column) costs more than the
-    rows of one API page."""
+    rows of one API page. A table other than the resource's own, named by its hints, gets dlt's row
+    ids (:func:`with_row_ids`)."""
 
     def __init__(self, rows: int):
         self.rows = rows
