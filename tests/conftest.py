@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,12 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """The tiny company (seed 7), generated once per test session."""
+    """The tiny company (seed 7), generated once per test session as of a fixed hour: generated as of
+    the hour the suite runs, its counts (live contacts, open leads) would change with the clock."""
     from sandbox.simulation import generate
 
     folder = tmp_path_factory.mktemp("tiny-dataset")
-    generate(folder, scale="tiny", seed=7)
+    generate(folder, scale="tiny", seed=7, now=datetime(2026, 11, 2, 12, tzinfo=timezone.utc))
     return folder
 
 
