@@ -15,8 +15,8 @@ _HAND_OVER_POLL_S = 0.1
 def read_ahead(items: Iterable[Item], depth: int = 2) -> Iterator[Item]:
     """``items``, produced by a thread of their own up to ``depth`` items ahead of the consumer.
 
-    Requests stay one at a time and in order, as the vendors' limits expect (dlt's parallelized
-    resources would send several resources' requests at once); what overlaps is waiting for the
+    A listing's requests stay one at a time and in order, as its cursor needs (dlt's parallelized
+    resources would also send every resource's requests at once); what overlaps is waiting for the
     next response and working on the last one. An error while producing is raised to the consumer;
     a consumer that stops early stops the producer before its next item."""
     handed: queue.Queue = queue.Queue(maxsize=depth)

@@ -1,6 +1,7 @@
 """Each dlt source against the sandbox over HTTP: a full load equals the source, table by table;
 an incremental run loads what changed; bad records are quarantined; faults are survived."""
 
+import contextlib
 import dataclasses
 import json
 from datetime import datetime, timezone
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from pipeline.ingest.crm import OBJECT_TYPES, crm_source
+from pipeline.ingest import marketing as marketing_ingest
 from pipeline.ingest.marketing import ACTIVITY_TYPE_GROUPS, marketing_source
 from pipeline.ingest.web import web_source
 from sandbox.dataset import iso
@@ -147,3 +149,33 @@ def test_a_spent_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes_witho
         marketing.limits = dataclasses.replace(marketing.limits, marketing_daily_quota=50_000)
         load.run(source())
         assert query(tmp_path, "select count(*), count(distinct id) from raw_marketing.activities") == [(expected, expected)]
+
+
+def test_activity_pages_read_ahead_while_leads_are_looked_up_still_send_one_call_at_a_time(tmp_path, company,
+                                                                                          monkeypatch):
+    # A chunk a page: the tiny company's activities would otherwise be read before the first look-up.
+    monkeypatch.setattr(marketing_ingest, "ACTIVITY_CHUNK", marketing_ingest.PAGE_SIZE)
+    with serve(tmp_path, company) as server:
+        connection = server.connections()["marketing"]
+        limiter = server.sandbox.marketing.limiter
+        admit, in_flight, most_in_flight = limiter.admit, [0], [0]
+
+        @contextlib.contextmanager
+        def counting_admit(limits):
+            with admit(limits):
+                in_flight[0] += 1
+                most_in_flight[0] = max(most_in_flight[0], in_flight[0])
+                try:
+                    yield
+                finally:
+                    in_flight[0] -= 1
+
+        limiter.admit = counting_admit
+        pipeline(tmp_path, "raw_marketing").run(marketing_source(
+            base_url=connection["base_url"], client_id=connection["client_id"],
+            client_secret=connection["client_secret"]))
+    wanted_types = {type_id for group in ACTIVITY_TYPE_GROUPS for type_id in group}
+    assert query(tmp_path, "select count(*) from raw_marketing.activities") == [
+        (len([a for a in rows(company, "marketing_activities") if a["activityTypeId"] in wanted_types]),)]
+    assert query(tmp_path, "select count(*) from raw_marketing.leads")[0][0] > 0
+    assert most_in_flight == [1]
