@@ -86,7 +86,7 @@ def sandbox_serve(
         shutil.rmtree(state_dir, ignore_errors=True)
     connection_file = connection_file or home.connection_file
     # A stop request at any moment, even before the server runs, ends in the cleanup below.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _interrupt_on_ctrl_c_and_stop_requests()
     if stop_with_parent:
         _exit_when_parent_exits()
     try:
@@ -200,6 +200,14 @@ def _use_connections(connection_file: Path | None) -> None:
         raise typer.Exit(2) from error
 
 
+def _interrupt_on_ctrl_c_and_stop_requests() -> None:
+    """Ctrl-C and a polite kill (SIGTERM) both raise KeyboardInterrupt, so a command's cleanup runs.
+    Set for Ctrl-C too: Python leaves it ignored in a process started with it ignored (a background
+    job of a script, or the child of a process that ignores it), and Ctrl-C would then do nothing."""
+    for stop_request in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_request, signal.default_int_handler)
+
+
 @app.command()
 def sync(
     connection_file: Annotated[Path | None, typer.Option(
@@ -220,7 +228,7 @@ def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> 
     home = DataHome.from_env().prepare()
     connection_file = home.root / "sandbox" / "demo-connection.json"
     # Ctrl-C and a polite kill both end here the same way: stop what was started.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _interrupt_on_ctrl_c_and_stop_requests()
     company = ["--dataset", str(dataset.resolve())] if dataset else ["--scale", scale, "--seed", str(seed)]
     try:
         with contextlib.ExitStack() as running:
@@ -372,7 +380,7 @@ def bench(
     home = DataHome.from_env().prepare()
     compared_file = home.reports / f"bench-{compare}.json"
     compared = json.loads(compared_file.read_text()) if compare and compared_file.exists() else None
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _interrupt_on_ctrl_c_and_stop_requests()
     with console.status(f"Preparing the {scale} company (seed {seed})…"):
         company = BenchCompany.in_home(home, scale, seed).prepare()
     limits = BenchLimits(rate_limit_factor)
@@ -456,7 +464,7 @@ def up(
     dg.DagsterInstance.get().dispose()
     services = RunningServices(home, deployment_services(host, port, intake_port,
                                                          connection_file.resolve() if connection_file else None))
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _interrupt_on_ctrl_c_and_stop_requests()
     try:
         with console.status("Starting the webserver, the daemon and the intake service…"):
             services.start(lambda service: console.print(

@@ -64,8 +64,10 @@ def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path):
 
 def test_ctrl_c_during_the_demo_leaves_no_server_behind(tmp_path):
     env = {**os.environ, "HANDOFF_HOME": str(tmp_path)}
+    # Started with Ctrl-C ignored, as a script's background job is: the demo still stops on it.
     demo = subprocess.Popen([*HANDOFF, "demo", "--scale", "tiny"], cwd=PROJECT_DIR, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     connection_file = tmp_path / "sandbox" / "demo-connection.json"
     deadline = time.monotonic() + 120
     while not connection_file.exists():
