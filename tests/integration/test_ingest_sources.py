@@ -11,8 +11,8 @@ import duckdb
 import httpx
 import pytest
 
-from pipeline.ingest.crm import OBJECT_TYPES, crm_source
 from pipeline.ingest import marketing as marketing_ingest
+from pipeline.ingest.crm import OBJECT_TYPES, crm_source
 from pipeline.ingest.marketing import ACTIVITY_TYPE_GROUPS, marketing_source
 from pipeline.ingest.web import web_source
 from sandbox.dataset import iso
@@ -54,6 +54,18 @@ def crm(server):
     return crm_source(base_url=connection["base_url"], access_token=connection["access_token"])
 
 
+def marketing(server):
+    connection = server.connections()["marketing"]
+    return marketing_source(base_url=connection["base_url"], client_id=connection["client_id"],
+                            client_secret=connection["client_secret"])
+
+
+def wanted_activities(company):
+    """The company's activities of the types the marketing source reads."""
+    wanted_types = {type_id for group in ACTIVITY_TYPE_GROUPS for type_id in group}
+    return [a for a in rows(company, "marketing_activities") if a["activityTypeId"] in wanted_types]
+
+
 def test_crm_full_load_equals_the_source_then_increments_apply_exactly_the_changes(tmp_path, company):
     objects = [o for o in rows(company, "crm_objects") if o.get("mergedInto") is None]
     with serve(tmp_path, company) as server:
@@ -88,14 +100,10 @@ def test_crm_load_survives_rate_limits_and_server_errors(tmp_path, company):
 
 
 def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_path, company):
-    wanted_types = {type_id for group in ACTIVITY_TYPE_GROUPS for type_id in group}
-    activities = [a for a in rows(company, "marketing_activities") if a["activityTypeId"] in wanted_types]
+    activities = wanted_activities(company)
     with serve(tmp_path, company, Faults(pressure=100, token_ttl_s=1)) as server:
-        connection = server.connections()["marketing"]
         load = pipeline(tmp_path, "raw_marketing")
-        source = lambda: marketing_source(base_url=connection["base_url"], client_id=connection["client_id"],  # noqa: E731
-                                          client_secret=connection["client_secret"])
-        load.run(source())
+        load.run(marketing(server))
         assert query(tmp_path, "select count(*) from raw_marketing.activities") == [(len(activities),)]
         lead_ids = {a["leadId"] for a in activities}
         live_leads = {lead["id"] for lead in rows(company, "marketing_leads")
@@ -103,7 +111,7 @@ def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_pat
         assert {r[0] for r in query(tmp_path, "select id from raw_marketing.leads")} == lead_ids & live_leads
         assert query(tmp_path, "select count(*) from raw_marketing.programs") == [(len(rows(company, "marketing_programs")),)]
 
-        load.run(source())
+        load.run(marketing(server))
         assert load.last_trace.last_normalize_info.row_counts.get("activities", 0) == 0
         # Memberships are read in full once, then only those updated since.
         assert load.last_trace.last_normalize_info.row_counts.get("program_members", 0) == 0
@@ -114,7 +122,7 @@ def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_pat
             member = {**json.loads(body), "progressionStatus": "Attended", "updatedAt": iso(datetime.now(timezone.utc))}
             db.execute("update marketing_program_members set updated_at = ?, body = ? "
                        "where program_id = ? and lead_id = ?", (member["updatedAt"], json.dumps(member), program_id, lead_id))
-        load.run(source())
+        load.run(marketing(server))
         assert load.last_trace.last_normalize_info.row_counts.get("program_members", 0) == 1
         assert query(tmp_path, f"select status_name from raw_marketing.program_members where program_id = {program_id} "
                                f"and lead_id = {lead_id}") == [("Attended",)]
@@ -133,21 +141,17 @@ def test_web_events_exported_by_the_website_load_once(tmp_path, company):
 
 
 def test_a_spent_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes_without_gaps(tmp_path, company):
-    wanted_types = {type_id for group in ACTIVITY_TYPE_GROUPS for type_id in group}
-    expected = len([a for a in rows(company, "marketing_activities") if a["activityTypeId"] in wanted_types])
+    expected = len(wanted_activities(company))
     with serve(tmp_path, company) as server:
-        connection = server.connections()["marketing"]
-        source = lambda: marketing_source(base_url=connection["base_url"], client_id=connection["client_id"],  # noqa: E731
-                                          client_secret=connection["client_secret"])
-        marketing = server.sandbox.marketing
-        marketing.limits = dataclasses.replace(marketing.limits, marketing_daily_quota=6)
+        stand_in = server.sandbox.marketing
+        stand_in.limits = dataclasses.replace(stand_in.limits, marketing_daily_quota=6)
         load = pipeline(tmp_path, "raw_marketing")
-        load.run(source())  # stops at the quota without failing
+        load.run(marketing(server))  # stops at the quota without failing
         partial = query(tmp_path, "select count(*) from raw_marketing.activities")[0][0]
         assert 0 < partial < expected
 
-        marketing.limits = dataclasses.replace(marketing.limits, marketing_daily_quota=50_000)
-        load.run(source())
+        stand_in.limits = dataclasses.replace(stand_in.limits, marketing_daily_quota=50_000)
+        load.run(marketing(server))
         assert query(tmp_path, "select count(*), count(distinct id) from raw_marketing.activities") == [(expected, expected)]
 
 
@@ -156,7 +160,6 @@ def test_activity_pages_read_ahead_while_leads_are_looked_up_still_send_one_call
     # A chunk a page: the tiny company's activities would otherwise be read before the first look-up.
     monkeypatch.setattr(marketing_ingest, "ACTIVITY_CHUNK", marketing_ingest.PAGE_SIZE)
     with serve(tmp_path, company) as server:
-        connection = server.connections()["marketing"]
         limiter = server.sandbox.marketing.limiter
         admit, in_flight, most_in_flight = limiter.admit, [0], [0]
 
@@ -171,11 +174,7 @@ def test_activity_pages_read_ahead_while_leads_are_looked_up_still_send_one_call
                     in_flight[0] -= 1
 
         limiter.admit = counting_admit
-        pipeline(tmp_path, "raw_marketing").run(marketing_source(
-            base_url=connection["base_url"], client_id=connection["client_id"],
-            client_secret=connection["client_secret"]))
-    wanted_types = {type_id for group in ACTIVITY_TYPE_GROUPS for type_id in group}
-    assert query(tmp_path, "select count(*) from raw_marketing.activities") == [
-        (len([a for a in rows(company, "marketing_activities") if a["activityTypeId"] in wanted_types]),)]
+        pipeline(tmp_path, "raw_marketing").run(marketing(server))
+    assert query(tmp_path, "select count(*) from raw_marketing.activities") == [(len(wanted_activities(company)),)]
     assert query(tmp_path, "select count(*) from raw_marketing.leads")[0][0] > 0
     assert most_in_flight == [1]

@@ -69,8 +69,7 @@ def contact_properties(server: SandboxServer, contact_id: str) -> dict:
 
 def test_each_record_is_written_once_then_nothing_then_exactly_the_change(crm_sandbox, monkeypatch):
     server, db = crm_sandbox, duckdb.connect()
-    # The tiny company has a score or so of live records, how many depending on the day it is
-    # generated: small batches make several of them.
+    # The tiny company has a score or so of live records: small batches make several of them.
     batch_size = 5
     monkeypatch.setattr(CrmContacts, "batch_size", batch_size)
     monkeypatch.setattr(MarketingLeads, "batch_size", batch_size)
