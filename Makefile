@@ -3,13 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+PIP := $(BIN)/pip --quiet --disable-pip-version-check
+# Both locks are complete (every dependency pinned and hashed), so pip resolves nothing itself.
+COMPILE := $(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras --no-emit-index-url \
+	--no-emit-find-links
 
-.PHONY: install demo test test-pg-instance ui lock validate clean
+PYTHON_CODE := pipeline sandbox tests dbt_project/sqlfluff_libs
 
-$(INSTALLED): requirements.lock pyproject.toml
+.PHONY: install demo test test-fast check test-pg-instance ui lock validate clean
+
+$(INSTALLED): requirements-dev.lock pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
+	$(PIP) install --no-deps -e . -e ./sandbox
 	touch $@
 
 install: $(INSTALLED)
@@ -17,8 +23,17 @@ install: $(INSTALLED)
 demo: install  ## run the demo end to end: sandbox + DuckDB + SQLite Dagster storage
 	$(BIN)/handoff demo
 
-test: install  ## run the whole test suite
+check: install  ## lint, format check, type check and SQL lint: they fail the build as tests do
+	$(BIN)/ruff check $(PYTHON_CODE)
+	$(BIN)/ruff format --check $(PYTHON_CODE)
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint --processes 2 dbt_project/models dbt_project/macros dbt_project/tests
+
+test: check  ## the checks, then the whole test suite
 	$(BIN)/pytest
+
+test-fast: check  ## the checks and the unit tests: no network, no files, no processes
+	$(BIN)/pytest -m unit -n 0
 
 PG_INSTANCE_DB ?= handoff_instance_suite
 test-pg-instance: install  ## the whole suite with the Dagster instance's storage in a new PostgreSQL database
@@ -33,9 +48,16 @@ ui: install  ## open the Dagster UI on the project's instance
 validate: install  ## check that the code location loads
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
-lock:  ## re-resolve requirements.lock from pyproject.toml
-	$(BIN)/pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --extra test --strip-extras -o requirements.lock pyproject.toml
+$(BIN)/pip-compile:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install pip-tools==7.7.0
+
+lock: $(BIN)/pip-compile  ## re-resolve both locks: the product's runtime, then the tests' and checks' on top of it
+	$(COMPILE) -o requirements.lock pyproject.toml
+	$(COMPILE) -o requirements-dev.lock requirements-dev.in
+	# Handoff's own packages come from the work tree (make install), not from the lock.
+	awk '/^# WARNING: pip install will require/{skip=1} /^[a-zA-Z]/{skip=0} !skip' requirements-dev.lock \
+		> requirements-dev.lock.tmp && mv requirements-dev.lock.tmp requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .handoff dbt_project/target dbt_project/logs

@@ -1,5 +1,1 @@
 """Handoff's pipeline: the Dagster code location (ingest, transform, quality, feedback, automation)."""
-
-from pipeline.settings import apply_environment_defaults
-
-apply_environment_defaults()

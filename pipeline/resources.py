@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.settings import Connections, DataHome, connection_file_path, load_connections
+from pipeline.settings import Connections, DataHome, Settings, load_connections
 
 
 class SourceConnections(dg.ConfigurableResource):
@@ -40,11 +40,11 @@ def query_rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
     """The query's rows as dictionaries keyed by column name."""
     cursor = db.execute(sql)
     columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def default_resources(home: DataHome) -> dict:
+def default_resources(home: DataHome, settings: Settings) -> dict:
     return {
-        "connections": SourceConnections(connection_file=str(connection_file_path())),
+        "connections": SourceConnections(connection_file=str(settings.resolved_connection_file)),
         "warehouse": Warehouse(path=str(home.warehouse)),
     }

@@ -9,6 +9,7 @@ the kernel tells each service to stop too.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -39,8 +40,11 @@ class Service:
 
 def intake_service(host: str, port: int, connection_file: Path | None) -> Service:
     options = ["--connection-file", str(connection_file)] if connection_file else []
-    return Service("intake", [sys.executable, "-m", "pipeline.cli", "intake", "serve", "--host", host,
-                              "--port", str(port), *options], f"http://{host}:{port}/health")
+    return Service(
+        "intake",
+        [sys.executable, "-m", "pipeline.cli", "intake", "serve", "--host", host, "--port", str(port), *options],
+        f"http://{host}:{port}/health",
+    )
 
 
 def _dagster_command(program: str, *options: str) -> list[str]:
@@ -53,11 +57,15 @@ def daemon_service() -> Service:
     return Service("daemon", _dagster_command("dagster-daemon", "run"))
 
 
-def deployment_services(host: str, webserver_port: int, intake_port: int,
-                        connection_file: Path | None) -> list[Service]:
+def deployment_services(
+    host: str, webserver_port: int, intake_port: int, connection_file: Path | None
+) -> list[Service]:
     return [
-        Service("webserver", _dagster_command("dagster-webserver", "-h", host, "-p", str(webserver_port)),
-                f"http://{host}:{webserver_port}/server_info"),
+        Service(
+            "webserver",
+            _dagster_command("dagster-webserver", "-h", host, "-p", str(webserver_port)),
+            f"http://{host}:{webserver_port}/server_info",
+        ),
         daemon_service(),
         intake_service(host, intake_port, connection_file),
     ]
@@ -92,8 +100,15 @@ class RunningServices:
         for service in self.services:
             with open(self.log_file(service), "ab") as log:
                 self.processes[service.name] = subprocess.Popen(
-                    service.command, cwd=PROJECT_DIR, env=self.environment, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_stop_when_parent_dies)
+                    service.command,
+                    cwd=PROJECT_DIR,
+                    env=self.environment,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_stop_when_parent_dies,
+                )
         for service in self.services:
             self._wait_until_ready(service)
             on_ready(service)
@@ -108,16 +123,18 @@ class RunningServices:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the {service.name} did not answer within {START_TIMEOUT_S} s; "
-                                   f"see {self.log_file(service)}")
+                raise RuntimeError(
+                    f"the {service.name} did not answer within {START_TIMEOUT_S} s; see {self.log_file(service)}"
+                )
             time.sleep(0.5)
 
     def _raise_if_exited(self) -> None:
         for service in self.services:
             process = self.processes[service.name]
             if process.poll() is not None:
-                raise RuntimeError(f"the {service.name} exited with status {process.returncode}; "
-                                   f"see {self.log_file(service)}")
+                raise RuntimeError(
+                    f"the {service.name} exited with status {process.returncode}; see {self.log_file(service)}"
+                )
 
     def watch(self, poll_s: float = 1.0) -> None:
         """Until one of the services exits (then raise) or the caller is interrupted."""
@@ -131,17 +148,13 @@ class RunningServices:
             _signal_session(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for process in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             # Children a service started may outlive it: its session still names them.
             _signal_session(process, signal.SIGKILL)
             process.wait()
 
 
 def _signal_session(process: subprocess.Popen, signal_number: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal_number)
-    except ProcessLookupError:
-        pass

@@ -42,17 +42,25 @@ def publish_marts(warehouse: Warehouse, target: Path, run_id: str) -> dict[str, 
     staging.unlink(missing_ok=True)
     rows: dict[str, int] = {}
     with warehouse.connect() as db:
-        tables = [name for (name,) in db.execute(
-            "select table_name from information_schema.tables where table_catalog = current_database() "
-            "and table_schema = ? order by table_name", [MARTS_SCHEMA]).fetchall()]
+        tables = [
+            name
+            for (name,) in db.execute(
+                "select table_name from information_schema.tables where table_catalog = current_database() "
+                "and table_schema = ? order by table_name",
+                [MARTS_SCHEMA],
+            ).fetchall()
+        ]
         db.execute(f"attach {_literal(str(staging))} as published")
         try:
             db.execute(f"create schema published.{MARTS_SCHEMA}")
             for table in tables:
-                db.execute(f"create table published.{MARTS_SCHEMA}.{_quoted(table)} as "
-                           f"select * from {MARTS_SCHEMA}.{_quoted(table)}")
-                rows[table] = db.execute(
-                    f"select count(*) from published.{MARTS_SCHEMA}.{_quoted(table)}").fetchone()[0]
+                db.execute(
+                    f"create table published.{MARTS_SCHEMA}.{_quoted(table)} as "
+                    f"select * from {MARTS_SCHEMA}.{_quoted(table)}"
+                )
+                [(rows[table],)] = db.execute(
+                    f"select count(*) from published.{MARTS_SCHEMA}.{_quoted(table)}"
+                ).fetchall()
         finally:
             db.execute("detach published")
     _fsync(staging)
@@ -66,18 +74,36 @@ def with_published_marts(home: DataHome, transform: dg.Definitions) -> dg.Defini
     warehouse is PostgreSQL, which BI tools read directly."""
     if warehouse_target() != "duckdb":
         return transform
-    marts = sorted({key for assets_def in transform.assets for key in assets_def.keys
-                    if key.path[0] == MARTS_SCHEMA}, key=lambda key: key.to_user_string())
+    marts = sorted(
+        {
+            key
+            for assets_def in transform.assets or []
+            if isinstance(assets_def, dg.AssetsDefinition)
+            for key in assets_def.keys
+            if key.path[0] == MARTS_SCHEMA
+        },
+        key=lambda key: key.to_user_string(),
+    )
 
-    @dg.asset(key=["serving", MARTS_SCHEMA], deps=marts, pool=WAREHOUSE_POOL, group_name="serving",
-              owners=["team:data-engineering"],
-              kinds={"duckdb"},
-              description="A read-only copy of the marts for BI tools, replaced atomically after each run "
-                          f"that rebuilt them: {home.served_marts}.")
+    @dg.asset(
+        key=["serving", MARTS_SCHEMA],
+        deps=marts,
+        pool=WAREHOUSE_POOL,
+        group_name="serving",
+        owners=["team:data-engineering"],
+        kinds={"duckdb"},
+        description="A read-only copy of the marts for BI tools, replaced atomically after each run "
+        f"that rebuilt them: {home.served_marts}.",
+    )
     def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         target = home.served_marts
         rows = publish_marts(warehouse, target, context.run_id)
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), "tables": len(rows),
-                                              "rows": dg.MetadataValue.json(rows)})
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(target)),
+                "tables": len(rows),
+                "rows": dg.MetadataValue.json(rows),
+            }
+        )
 
     return dg.Definitions.merge(transform, dg.Definitions(assets=[published_marts]))

@@ -1,8 +1,9 @@
-"""Where Handoff keeps what it writes, and how it reaches the source systems.
+"""Handoff's configuration, read in one place: ``HANDOFF_*`` environment variables over the
+connection file, validated once, and handed to what needs it.
 
-Everything written at run time lives under one data home (``HANDOFF_HOME``, default
-``.handoff/`` in the project). How to reach the systems comes from a connection file
-(JSON, the format ``handoff sandbox serve`` writes) with environment variables on top.
+Everything written at run time lives under one data home (``HANDOFF_HOME``, default ``.handoff/``
+in the project). How to reach the systems comes from a connection file (JSON, the format
+``handoff sandbox serve`` writes); an environment variable overrides the file's value.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
+ENV_PREFIX = "HANDOFF_"
 
 # Every asset that writes the DuckDB warehouse claims this pool: DuckDB allows one writing
 # process at a time.
@@ -48,9 +55,143 @@ _ENVIRONMENT_DEFAULTS = {
 
 
 def apply_environment_defaults() -> None:
-    """Telemetry off for every tool, and dlt settings the pipeline relies on."""
+    """Telemetry off for every tool, and dlt settings the pipeline relies on. Called by the entry
+    points (the command line, the code location's definitions), never on import of a module."""
     for name, value in _ENVIRONMENT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+# The connection file's keys, by the setting each one gives.
+_CONNECTION_FILE_KEYS = {
+    "crm_base_url": ("crm", "base_url"),
+    "crm_access_token": ("crm", "access_token"),
+    "crm_webhook_client_secret": ("crm", "webhook_client_secret"),
+    "marketing_base_url": ("marketing", "base_url"),
+    "marketing_client_id": ("marketing", "client_id"),
+    "marketing_client_secret": ("marketing", "client_secret"),
+    "marketing_webhook_secret": ("marketing", "webhook_secret"),
+    "web_write_key": ("web", "write_key"),
+    "owner_calendars": ("calendars", "owner_calendars_file"),
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value Handoff cannot use; the message names the variable."""
+
+
+class MissingConnectionError(RuntimeError):
+    """The connection settings for a source system are missing or unreadable."""
+
+
+class Settings(BaseSettings):
+    """Every setting Handoff reads. Each field is the environment variable ``HANDOFF_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore")
+
+    home: Path = PROJECT_DIR / ".handoff"
+    connection_file: Path | None = None
+    # The systems; each overrides its key in the connection file.
+    crm_base_url: str | None = None
+    crm_access_token: SecretStr | None = None
+    crm_webhook_client_secret: SecretStr | None = None
+    marketing_base_url: str | None = None
+    marketing_client_id: SecretStr | None = None
+    marketing_client_secret: SecretStr | None = None
+    marketing_webhook_secret: SecretStr | None = None
+    web_write_key: SecretStr | None = None
+    owner_calendars: Path | None = None
+    # The request budgets Handoff paces itself to: by default the vendors' published limits (HubSpot's
+    # private apps 100 requests per 10 s, Marketo 100 calls per 20 s); raise them for a higher tier.
+    crm_requests_per_10s: int = Field(100, gt=0)
+    marketing_calls_per_20s: int = Field(100, gt=0)
+    # Extra folders of Segment NDJSON files, separated like PATH.
+    web_event_dirs: str = ""
+    # The warehouse dlt loads into and dbt builds in, and the PostgreSQL target's connection.
+    dbt_target: Literal["duckdb", "postgres"] = "duckdb"
+    pg_host: str = "127.0.0.1"
+    pg_port: int = Field(5432, gt=0, lt=65536)
+    pg_user: str = "postgres"
+    pg_password: SecretStr = SecretStr("")
+    pg_database: str = "test"
+    # Schedules, sensors and clocks.
+    nightly_cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    sla_clock_minutes: int = Field(5, ge=1, le=59)
+    digest_cron: str = "0 8 * * 1-5"
+    sensor_interval_seconds: int = Field(5, gt=0)
+    # Alerts.
+    alert_slack_webhook_url: SecretStr | None = None
+    alert_webhook_url: SecretStr | None = None
+    alert_email_to: str = ""
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, gt=0, lt=65536)
+    smtp_from: str = "handoff@localhost"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    # The CRM record a notice links to; HubSpot's app URL is
+    # https://app.hubspot.com/contacts/<portal id>/record/0-1/{contact_id}.
+    crm_record_url: str = "{crm_base_url}/crm/v3/objects/contacts/{contact_id}"
+    dagster_url: str = "http://127.0.0.1:3000"
+    dagster_pg_url: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, ConnectionFileSource(settings_cls)
+
+    @property
+    def resolved_connection_file(self) -> Path:
+        return (self.connection_file or self.home / "connection.json").resolve()
+
+    @property
+    def web_event_folders(self) -> list[Path]:
+        return [Path(folder) for folder in self.web_event_dirs.split(os.pathsep) if folder]
+
+
+class ConnectionFileSource(PydanticBaseSettingsSource):
+    """The connection file as a source of settings, below the environment. A relative calendars path
+    in the file is relative to the file."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        state = self.current_state
+        path = Path(
+            state.get("connection_file")
+            or Path(state.get("home") or Settings.model_fields["home"].default) / "connection.json"
+        )
+        if not path.exists():
+            return {}
+        try:
+            described = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise MissingConnectionError(f"connection file {path} is not valid JSON: {error}") from error
+        values = {}
+        for name, (section, key) in _CONNECTION_FILE_KEYS.items():
+            value = (described.get(section) or {}).get(key)
+            if value is not None and name not in state:
+                values[name] = path.parent / value if name == "owner_calendars" else value
+        return values
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, from ``overrides`` (a command's options), the environment and the connection
+    file, in that order. A bad value raises :class:`SettingsError` naming its variable."""
+    try:
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}" for problem in error.errors()
+        )
+        raise SettingsError(f"invalid setting: {problems}") from None
 
 
 @dataclass(frozen=True)
@@ -58,10 +199,16 @@ class DataHome:
     """The one folder that holds everything Handoff writes at run time."""
 
     root: Path
+    # Folders of Segment NDJSON files besides the landing zone (a storage destination's output).
+    extra_web_event_folders: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls) -> DataHome:
-        return cls(Path(os.environ.get("HANDOFF_HOME", PROJECT_DIR / ".handoff")).resolve())
+        return cls.of(load_settings())
+
+    @classmethod
+    def of(cls, settings: Settings) -> DataHome:
+        return cls(settings.home.resolve(), tuple(settings.web_event_folders))
 
     @property
     def warehouse(self) -> Path:
@@ -95,10 +242,8 @@ class DataHome:
         return self.landing / "web-messages.sqlite"
 
     def web_event_folders(self) -> list[Path]:
-        """The landing zone plus any folders in ``HANDOFF_WEB_EVENT_DIRS`` (a Segment storage
-        destination's output, for example), separated like ``PATH``."""
-        extra = [Path(folder) for folder in os.environ.get("HANDOFF_WEB_EVENT_DIRS", "").split(os.pathsep) if folder]
-        return [self.web_landing, *extra]
+        """The landing zone plus the folders in ``HANDOFF_WEB_EVENT_DIRS``."""
+        return [self.web_landing, *self.extra_web_event_folders]
 
     @property
     def reports(self) -> Path:
@@ -133,21 +278,22 @@ class DataHome:
         return self.root / "logs"
 
     def prepare(self) -> DataHome:
-        """Create the folders and give Dagster the project's instance configuration.
+        """Create the folders and give Dagster the project's instance configuration; a command does
+        this before it runs anything (importing the code location writes nothing).
 
         Dagster reads ``dagster.yaml`` only from ``$DAGSTER_HOME``; the project's copy is the
         one source of truth, so it is copied in (with PostgreSQL storage added when
-        ``HANDOFF_DAGSTER_PG_URL`` is set) whenever that differs from what is there.
+        ``HANDOFF_DAGSTER_PG_URL`` is set) whenever that differs from what is there. The
+        variables set here reach the Dagster processes this command starts.
         """
-        for folder in (self.root, self.dlt_pipelines, self.dagster_home, self.web_landing,
-                       self.reports):
+        for folder in (self.root, self.dlt_pipelines, self.dagster_home, self.web_landing, self.reports):
             folder.mkdir(parents=True, exist_ok=True)
-        pg_url = os.environ.get(DAGSTER_PG_URL_VARIABLE, "")
+        pg_url = load_settings().dagster_pg_url
         for plain in ("postgresql://", "postgres://"):
-            if pg_url.startswith(plain):
-                os.environ[DAGSTER_PG_URL_VARIABLE] = _PG_DRIVER_SCHEME + pg_url.removeprefix(plain)
+            if pg_url and pg_url.get_secret_value().startswith(plain):
+                os.environ[DAGSTER_PG_URL_VARIABLE] = _PG_DRIVER_SCHEME + pg_url.get_secret_value().removeprefix(plain)
         instance_config = self.dagster_home / "dagster.yaml"
-        wanted = dagster_instance_config()
+        wanted = dagster_instance_config(with_postgres_storage=pg_url is not None)
         if not instance_config.exists() or instance_config.read_text() != wanted:
             instance_config.write_text(wanted)
         os.environ["HANDOFF_HOME"] = str(self.root)
@@ -155,31 +301,27 @@ class DataHome:
         return self
 
 
-def dagster_instance_config() -> str:
-    """The project's ``dagster.yaml``, with PostgreSQL storage when ``HANDOFF_DAGSTER_PG_URL`` is set."""
+def dagster_instance_config(with_postgres_storage: bool) -> str:
+    """The project's ``dagster.yaml``, with PostgreSQL storage read from ``HANDOFF_DAGSTER_PG_URL``."""
     config = (PROJECT_DIR / "dagster.yaml").read_text()
-    return config + _POSTGRES_STORAGE if os.environ.get(DAGSTER_PG_URL_VARIABLE) else config
+    return config + _POSTGRES_STORAGE if with_postgres_storage else config
 
 
 def warehouse_target() -> str:
     """Where dlt loads and dbt builds: ``duckdb`` (the file in the data home) or ``postgres``."""
-    target = os.environ.get("HANDOFF_DBT_TARGET", "duckdb")
-    if target not in ("duckdb", "postgres"):
-        raise ValueError(f"HANDOFF_DBT_TARGET must be duckdb or postgres, not {target!r}")
-    return target
+    return load_settings().dbt_target
 
 
 def postgres_credentials() -> dict[str, str | int]:
     """The PostgreSQL warehouse, from the same ``HANDOFF_PG_*`` variables dbt's profile reads."""
-    return {"host": os.environ.get("HANDOFF_PG_HOST", "127.0.0.1"),
-            "port": int(os.environ.get("HANDOFF_PG_PORT", "5432")),
-            "username": os.environ.get("HANDOFF_PG_USER", "postgres"),
-            "password": os.environ.get("HANDOFF_PG_PASSWORD", ""),
-            "database": os.environ.get("HANDOFF_PG_DATABASE", "test")}
-
-
-class MissingConnectionError(RuntimeError):
-    """The connection settings for a source system are missing or unreadable."""
+    settings = load_settings()
+    return {
+        "host": settings.pg_host,
+        "port": settings.pg_port,
+        "username": settings.pg_user,
+        "password": settings.pg_password.get_secret_value(),
+        "database": settings.pg_database,
+    }
 
 
 @dataclass(frozen=True)
@@ -208,43 +350,39 @@ class Connections:
         if self.marketing is None:
             raise MissingConnectionError(
                 'no marketing-automation connection: add a "marketing" section to the connection file '
-                "or set HANDOFF_MARKETING_BASE_URL, HANDOFF_MARKETING_CLIENT_ID and HANDOFF_MARKETING_CLIENT_SECRET")
+                "or set HANDOFF_MARKETING_BASE_URL, HANDOFF_MARKETING_CLIENT_ID and HANDOFF_MARKETING_CLIENT_SECRET"
+            )
         return self.marketing
 
 
 def connection_file_path() -> Path:
-    configured = os.environ.get("HANDOFF_CONNECTION_FILE")
-    return Path(configured).resolve() if configured else DataHome.from_env().connection_file
+    return load_settings().resolved_connection_file
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 def load_connections(path: Path | None = None) -> Connections:
-    """Read the connection file, then let ``HANDOFF_CRM_*`` / ``HANDOFF_MARKETING_*`` /
-    ``HANDOFF_OWNER_CALENDARS`` environment variables override it. The CRM is required; marketing
-    automation and the owner calendars file are optional. A relative calendars path in the file is
-    relative to the file."""
-    path = path or connection_file_path()
-    described: dict = {}
-    if path.exists():
-        try:
-            described = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise MissingConnectionError(f"connection file {path} is not valid JSON: {error}") from error
-    crm = described.get("crm", {})
-    base_url = os.environ.get("HANDOFF_CRM_BASE_URL", crm.get("base_url"))
-    access_token = os.environ.get("HANDOFF_CRM_ACCESS_TOKEN", crm.get("access_token"))
+    """The systems to talk to, from the connection file at ``path`` (default: the configured one)
+    with ``HANDOFF_CRM_*`` / ``HANDOFF_MARKETING_*`` / ``HANDOFF_OWNER_CALENDARS`` on top. The CRM
+    is required; marketing automation and the owner calendars file are optional."""
+    settings = load_settings(connection_file=path)
+    base_url, access_token = settings.crm_base_url, _secret(settings.crm_access_token)
     if not base_url or not access_token:
         raise MissingConnectionError(
-            f"no CRM connection: write {path} (see `handoff sandbox serve --connection-file`) "
-            "or set HANDOFF_CRM_BASE_URL and HANDOFF_CRM_ACCESS_TOKEN"
+            f"no CRM connection: write {settings.resolved_connection_file} (see `handoff sandbox serve "
+            "--connection-file`) or set HANDOFF_CRM_BASE_URL and HANDOFF_CRM_ACCESS_TOKEN"
         )
-    marketing = {name: os.environ.get(f"HANDOFF_MARKETING_{name.upper()}", described.get("marketing", {}).get(name))
-                 for name in ("base_url", "client_id", "client_secret")}
-    calendars = os.environ.get("HANDOFF_OWNER_CALENDARS")
-    described_calendars = described.get("calendars", {}).get("owner_calendars_file")
-    owner_calendars_file = (Path(calendars).resolve() if calendars
-                            else (path.parent / described_calendars).resolve() if described_calendars else None)
+    marketing_url, client_id, client_secret = (
+        settings.marketing_base_url,
+        _secret(settings.marketing_client_id),
+        _secret(settings.marketing_client_secret),
+    )
     return Connections(
         crm=CrmConnection(base_url=base_url.rstrip("/"), access_token=access_token),
-        marketing=MarketingConnection(**{**marketing, "base_url": marketing["base_url"].rstrip("/")})
-        if all(marketing.values()) else None,
-        owner_calendars_file=owner_calendars_file)
+        marketing=MarketingConnection(marketing_url.rstrip("/"), client_id, client_secret)
+        if marketing_url and client_id and client_secret
+        else None,
+        owner_calendars_file=settings.owner_calendars.resolve() if settings.owner_calendars else None,
+    )

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import dagster as dg
 import duckdb
+from dagster._utils.error import SerializableErrorInfo
 
-from pipeline.settings import DataHome
+from pipeline.recovery import this_process_tags, wait_for_pool
+from pipeline.settings import WAREHOUSE_POOL, DataHome
 
-WRITEBACK_KEYS = {dg.AssetKey(["writeback", "crm_contacts"]): "CRM contacts",
-                  dg.AssetKey(["writeback", "marketing_leads"]): "marketing leads"}
+WRITEBACK_KEYS = {
+    dg.AssetKey(["writeback", "crm_contacts"]): "CRM contacts",
+    dg.AssetKey(["writeback", "marketing_leads"]): "marketing leads",
+}
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -31,33 +36,49 @@ class SyncSummary:
     check_step_seconds: float = 0.0  # in the steps that only evaluate checks (the GX suites)
 
 
-def count_assets() -> int:
-    from pipeline.definitions import defs
-
+def count_assets(defs: dg.Definitions) -> int:
     return len(defs.get_repository_def().asset_graph.get_all_asset_keys())
 
 
-def run_full_sync(home: DataHome, on_progress: Callable[[int], None] | None = None) -> SyncSummary:
+def run_full_sync(
+    defs: dg.Definitions,
+    home: DataHome,
+    on_progress: Callable[[int], None] | None = None,
+    on_waiting: Callable[[Sequence[dg.DagsterRun]], None] = lambda _: None,
+) -> SyncSummary:
     """Materialize every asset once (recorded in the instance, so the UI shows the run)."""
-    return run_job(home, "full_sync", {}, on_progress)
+    return run_job(defs, home, "full_sync", {}, on_progress, on_waiting)
 
 
-def run_job(home: DataHome, job: str, run_config: dict,
-            on_progress: Callable[[int], None] | None = None) -> SyncSummary:
-    """Run one of the code location's jobs in this process, recorded in the instance."""
-    from pipeline.definitions import defs  # loading definitions parses dbt: only when needed
-
+def run_job(
+    defs: dg.Definitions,
+    home: DataHome,
+    job: str,
+    run_config: dict,
+    on_progress: Callable[[int], None] | None = None,
+    on_waiting: Callable[[Sequence[dg.DagsterRun]], None] = lambda _: None,
+) -> SyncSummary:
+    """Run one of the code location's jobs in this process, recorded in the instance, once no other
+    run writes the warehouse (runs whose process died are failed first; ``on_waiting`` hears which
+    live runs it waits for)."""
     instance = dg.DagsterInstance.get()
+    wait_for_pool(instance, WAREHOUSE_POOL, on_waiting)
     run_id = str(uuid.uuid4())
     done = threading.Event()
     watcher = None
     if on_progress:
-        watcher = threading.Thread(target=_watch_materializations,
-                                   args=(instance, run_id, on_progress, done), daemon=True)
+        watcher = threading.Thread(
+            target=_watch_materializations, args=(instance, run_id, on_progress, done), daemon=True
+        )
         watcher.start()
     try:
         result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, run_id=run_id, run_config={**QUIET_CONSOLE, **run_config}, raise_on_error=False)
+            instance=instance,
+            run_id=run_id,
+            run_config={**QUIET_CONSOLE, **run_config},
+            raise_on_error=False,
+            tags=this_process_tags(),
+        )
     finally:
         done.set()
         if watcher:
@@ -65,8 +86,9 @@ def run_job(home: DataHome, job: str, run_config: dict,
     return summarize(result, home)
 
 
-def _watch_materializations(instance: dg.DagsterInstance, run_id: str,
-                            on_progress: Callable[[int], None], done: threading.Event) -> None:
+def _watch_materializations(
+    instance: dg.DagsterInstance, run_id: str, on_progress: Callable[[int], None], done: threading.Event
+) -> None:
     while not done.wait(0.5):
         on_progress(len(instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)))
 
@@ -75,10 +97,12 @@ def summarize(result: dg.ExecuteInProcessResult, home: DataHome) -> SyncSummary:
     summary = SyncSummary(run_id=result.run_id, success=result.success)
     for event in result.get_asset_materialization_events():
         key, metadata = event.asset_key, event.materialization.metadata
+        if key is None:
+            continue
         if key in WRITEBACK_KEYS:
             summary.written_back[WRITEBACK_KEYS[key]] = {name: value.value for name, value in metadata.items()}
         elif key.path[0].startswith("raw_") and "rows_loaded" in metadata:
-            summary.rows_loaded[".".join(key.path)] = metadata["rows_loaded"].value
+            summary.rows_loaded[".".join(key.path)] = int(cast(int, metadata["rows_loaded"].value))
     for evaluation in result.get_asset_check_evaluations():
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         if evaluation.passed:
@@ -90,20 +114,29 @@ def summarize(result: dg.ExecuteInProcessResult, home: DataHome) -> SyncSummary:
     summary.check_step_seconds = _check_step_seconds(result)
     failures = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
     if failures:
-        summary.failure = "; ".join(f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
-                                    for event in failures)
+        summary.failure = "; ".join(
+            f"{event.step_key}: {_message(event.step_failure_data.error)}" for event in failures
+        )
     summary.table_rows = warehouse_row_counts(home)
     return summary
+
+
+def _message(error: SerializableErrorInfo | None) -> str:
+    return error.message.strip() if error else "failed"
 
 
 def _check_step_seconds(result: dg.ExecuteInProcessResult) -> float:
     """Time spent in steps that evaluate checks and materialize nothing: the quality gate's own cost
     (dbt's tests run inside dbt's build step and are not counted)."""
-    checking = {event.step_key for event in result.all_events
-                if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+    checking = {
+        event.step_key for event in result.all_events if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    }
     materializing = {event.step_key for event in result.get_asset_materialization_events()}
-    return sum(event.event_specific_data.duration_ms / 1000 for event in result.all_events
-               if event.event_type == dg.DagsterEventType.STEP_SUCCESS and event.step_key in checking - materializing)
+    return sum(
+        event.step_success_data.duration_ms / 1000
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_SUCCESS and event.step_key in checking - materializing
+    )
 
 
 def warehouse_row_counts(home: DataHome) -> dict[str, int]:
@@ -117,5 +150,7 @@ def warehouse_row_counts(home: DataHome) -> dict[str, int]:
                    or table_schema = 'marts')
               and table_name not like '\\_dlt\\_%' escape '\\'
             order by table_schema, table_name""").fetchall()
-        return {f"{schema}.{table}": db.execute(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
-                for schema, table in tables}
+        return {
+            f"{schema}.{table}": db.execute(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
+            for schema, table in tables
+        }

@@ -24,9 +24,18 @@ STAND_IN_PREFIXES = {CRM_PREFIX: "crm", MARKETING_PREFIX: "marketing", SEGMENT_P
 class Sandbox:
     """The stand-in systems' shared state and credentials for one company."""
 
-    def __init__(self, store: SandboxStore, dataset: Dataset, crm_access_token: str,
-                 faults: Faults | None = None, *, website: Website, webhooks: WebhookSender,
-                 marketing_client_id: str, marketing_client_secret: str):
+    def __init__(
+        self,
+        store: SandboxStore,
+        dataset: Dataset,
+        crm_access_token: str,
+        faults: Faults | None = None,
+        *,
+        website: Website,
+        webhooks: WebhookSender,
+        marketing_client_id: str,
+        marketing_client_secret: str,
+    ):
         self.store = store
         self.dataset = dataset
         self.faults = faults or Faults()
@@ -41,9 +50,11 @@ class Sandbox:
         """Connection details in the connection-file format Handoff reads."""
         connections = {"crm": {"base_url": f"{base_url}{CRM_PREFIX}", "access_token": self.crm_access_token}}
         connections["web"] = self.website.connections(base_url)
-        connections["marketing"] = {"base_url": f"{base_url}{MARKETING_PREFIX}",
-                                    "client_id": self.marketing.client_id,
-                                    "client_secret": self.marketing.client_secret}
+        connections["marketing"] = {
+            "base_url": f"{base_url}{MARKETING_PREFIX}",
+            "client_id": self.marketing.client_id,
+            "client_secret": self.marketing.client_secret,
+        }
         connections["crm"]["webhook_client_secret"] = self.webhooks.crm_client_secret
         connections.setdefault("marketing", {})["webhook_secret"] = self.webhooks.marketing_secret
         return connections

@@ -22,8 +22,16 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from sandbox.crm_schema import (
-    KIND_ALIASES, PRIMARY_TYPE_IDS, UNLABELED_TYPE_IDS, HubSpotError, ObjectKind, PropertyDefinition,
-    association_name, check_creatable, not_found, object_kind,
+    KIND_ALIASES,
+    PRIMARY_TYPE_IDS,
+    UNLABELED_TYPE_IDS,
+    HubSpotError,
+    ObjectKind,
+    PropertyDefinition,
+    association_name,
+    check_creatable,
+    not_found,
+    object_kind,
 )
 from sandbox.crm_search import SEARCH_RESULT_CAP, SearchRequest, Text
 from sandbox.crm_store import Association, CrmObject, CrmStore, WriteInput, as_record_id, now_iso
@@ -66,14 +74,23 @@ class RequestBudget:
             return self.limit - len(self._admitted)
 
     def headers(self, remaining: int) -> dict[str, str]:
-        return {"X-HubSpot-RateLimit-Max": str(self.limit), "X-HubSpot-RateLimit-Remaining": str(remaining),
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_s * 1000))}
+        return {
+            "X-HubSpot-RateLimit-Max": str(self.limit),
+            "X-HubSpot-RateLimit-Remaining": str(remaining),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_s * 1000)),
+        }
 
     def refusal(self) -> JSONResponse:
         # HubSpot sends no Retry-After on its burst limit; the window headers say when to come back.
-        body = {"status": "error", "message": "You have reached your secondly limit.", "errorType": "RATE_LIMIT",
-                "correlationId": str(uuid.uuid4()), "policyName": "SECONDLY",
-                "groupName": "publicapi:private-app:handoff-sandbox", "requestId": str(uuid.uuid4())}
+        body = {
+            "status": "error",
+            "message": "You have reached your secondly limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": "SECONDLY",
+            "groupName": "publicapi:private-app:handoff-sandbox",
+            "requestId": str(uuid.uuid4()),
+        }
         return JSONResponse(body, status_code=429, headers=self.headers(0))
 
 
@@ -127,11 +144,19 @@ def split_names(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(name for name in names if name))
 
 
-def present(record: CrmObject, names: list[str], history: dict[str, list[dict]] | None = None,
-            associations: dict[str, dict] | None = None) -> dict:
-    body: dict[str, Any] = {"id": str(record.id), "properties": {name: record.properties.get(name) for name in names},
-                            "createdAt": record.created_at, "updatedAt": record.updated_at,
-                            "archived": record.archived}
+def present(
+    record: CrmObject,
+    names: list[str],
+    history: dict[str, list[dict]] | None = None,
+    associations: dict[str, dict] | None = None,
+) -> dict:
+    body: dict[str, Any] = {
+        "id": str(record.id),
+        "properties": {name: record.properties.get(name) for name in names},
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "archived": record.archived,
+    }
     if record.archived:
         body["archivedAt"] = record.archived_at
     if history is not None:
@@ -142,15 +167,19 @@ def present(record: CrmObject, names: list[str], history: dict[str, list[dict]] 
 
 
 def batch_error(kind: ObjectKind, missing: list[str]) -> dict:
-    return {"status": "error", "category": "OBJECT_NOT_FOUND",
-            "message": f"Could not get some {kind.singular.upper()} objects, they may be deleted or not exist. "
-                       "Check that ids are valid.",
-            "context": {"ids": missing}, "errors": [], "links": {}}
+    return {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": f"Could not get some {kind.singular.upper()} objects, they may be deleted or not exist. "
+        "Check that ids are valid.",
+        "context": {"ids": missing},
+        "errors": [],
+        "links": {},
+    }
 
 
 def batch_response(results: list[dict], started_at: str, errors: list[dict]) -> JSONResponse:
-    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started_at,
-                            "completedAt": now_iso()}
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started_at, "completedAt": now_iso()}
     if errors:
         body.update(numErrors=len(errors), errors=errors)
     return JSONResponse(body, status_code=207 if errors else 200)
@@ -168,7 +197,8 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
             async def guarded(request: Request) -> Response:
                 if request.headers.get("authorization") != f"Bearer {access_token}":
                     return HubSpotError(
-                        401, "INVALID_AUTHENTICATION",
+                        401,
+                        "INVALID_AUTHENTICATION",
                         "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
                         "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
                     ).response()
@@ -182,8 +212,9 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
                 except RequestValidationError as error:
                     response = invalid_request(error).response()
                 except HTTPException as error:  # a body FastAPI cannot even decode
-                    response = HubSpotError(error.status_code, "VALIDATION_ERROR",
-                                            f"Invalid input JSON on line 1: {error.detail}").response()
+                    response = HubSpotError(
+                        error.status_code, "VALIDATION_ERROR", f"Invalid input JSON on line 1: {error.detail}"
+                    ).response()
                 store.note_request()
                 response.headers.update(budget.headers(remaining))
                 return response
@@ -198,33 +229,57 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
         known = store.definitions(kind)
         return [name for name in names if name in known]
 
-    def shaped(kind: ObjectKind, records: list[CrmObject], properties: list[str],
-               with_history: list[str] = (), associated: list[str] = ()) -> list[dict]:
+    def shaped(
+        kind: ObjectKind,
+        records: list[CrmObject],
+        properties: list[str],
+        with_history: list[str] = (),
+        associated: list[str] = (),
+    ) -> list[dict]:
         names = requested(kind, properties)
         history_names = requested(kind, with_history) if with_history else []
         to_kinds = [KIND_ALIASES[name.lower()] for name in associated if name.lower() in KIND_ALIASES]
         to_kinds = [k for k in to_kinds if (kind.name, k.name) in UNLABELED_TYPE_IDS]
-        return [present(record, names, store.history(kind, record.id, history_names) if history_names else None,
-                        v3_associations(kind, record.id, to_kinds)) for record in records]
+        return [
+            present(
+                record,
+                names,
+                store.history(kind, record.id, history_names) if history_names else None,
+                v3_associations(kind, record.id, to_kinds),
+            )
+            for record in records
+        ]
 
     def v3_associations(kind: ObjectKind, object_id: int, to_kinds: list[ObjectKind]) -> dict:
         found = {}
         for to_kind in to_kinds:
-            results = [{"id": str(link.to_id), "type": association_name(kind, to_kind, primary)}
-                       for link in store.associations(kind, object_id, to_kind)
-                       for primary in ((True, False) if link.primary else (False,))]
+            results = [
+                {"id": str(link.to_id), "type": association_name(kind, to_kind, primary)}
+                for link in store.associations(kind, object_id, to_kind)
+                for primary in ((True, False) if link.primary else (False,))
+            ]
             if results:
                 found[to_kind.name] = {"results": results}
         return found
 
     def v4_targets(kind: ObjectKind, to_kind: ObjectKind, links: list[Association]) -> list[dict]:
         def types(link: Association) -> list[dict]:
-            unlabeled = {"category": "HUBSPOT_DEFINED", "typeId": UNLABELED_TYPE_IDS[(kind.name, to_kind.name)],
-                         "label": None}
+            unlabeled = {
+                "category": "HUBSPOT_DEFINED",
+                "typeId": UNLABELED_TYPE_IDS[(kind.name, to_kind.name)],
+                "label": None,
+            }
             if not link.primary:
                 return [unlabeled]
-            return [{"category": "HUBSPOT_DEFINED", "typeId": PRIMARY_TYPE_IDS[(kind.name, to_kind.name)],
-                     "label": "Primary"}, unlabeled]
+            return [
+                {
+                    "category": "HUBSPOT_DEFINED",
+                    "typeId": PRIMARY_TYPE_IDS[(kind.name, to_kind.name)],
+                    "label": "Primary",
+                },
+                unlabeled,
+            ]
+
         return [{"toObjectId": link.to_id, "associationTypes": types(link)} for link in links]
 
     def next_page(request: Request, after: int | str | None) -> dict:
@@ -244,29 +299,46 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
             raise HubSpotError(400, "VALIDATION_ERROR", f"Batch input limit is {limits.crm_batch_inputs}, got {count}")
 
     @router.get("/crm/v3/objects/{object_type}")
-    def list_objects(request: Request, object_type: str, limit: int = 10, after: str | None = None,
-                     properties: Names = None, propertiesWithHistory: Names = None, associations: Names = None,
-                     archived: bool = False) -> dict:
+    def list_objects(
+        request: Request,
+        object_type: str,
+        limit: int = 10,
+        after: str | None = None,
+        properties: Names = None,
+        propertiesWithHistory: Names = None,
+        associations: Names = None,
+        archived: bool = False,
+    ) -> dict:
         kind = object_kind(object_type)
         with_history = split_names(propertiesWithHistory)
         most = LIST_WITH_HISTORY_LIMIT_MAX if with_history else LIST_LIMIT_MAX
         if not 1 <= limit <= most:
             raise HubSpotError(400, "VALIDATION_ERROR", f"limit must be between 1 and {most}")
         page, next_after = store.page(kind, cursor(after), limit, archived)
-        body = {"results": shaped(kind, page, split_names(properties), with_history, split_names(associations)),
-                **next_page(request, next_after)}
+        body = {
+            "results": shaped(kind, page, split_names(properties), with_history, split_names(associations)),
+            **next_page(request, next_after),
+        }
         store.churn(kind, page)
         return body
 
     @router.get("/crm/v3/objects/{object_type}/{object_id}")
-    def read_object(object_type: str, object_id: str, properties: Names = None, propertiesWithHistory: Names = None,
-                    associations: Names = None, archived: bool = False, idProperty: str | None = None) -> dict:
+    def read_object(
+        object_type: str,
+        object_id: str,
+        properties: Names = None,
+        propertiesWithHistory: Names = None,
+        associations: Names = None,
+        archived: bool = False,
+        idProperty: str | None = None,
+    ) -> dict:
         kind = object_kind(object_type)
         record = store.get(kind, object_id, archived, idProperty)
         if record is None:
             raise not_found()
-        return shaped(kind, [record], split_names(properties), split_names(propertiesWithHistory),
-                      split_names(associations))[0]
+        return shaped(
+            kind, [record], split_names(properties), split_names(propertiesWithHistory), split_names(associations)
+        )[0]
 
     @router.post("/crm/v3/objects/{object_type}/search")
     def search(object_type: str, request: SearchRequest) -> dict:
@@ -301,8 +373,9 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
         started_at = now_iso()
         updated, missing = store.update(kind, [WriteInput(i.id, i.properties, i.idProperty) for i in request.inputs])
         names = list(dict.fromkeys(name for item in request.inputs for name in item.properties))
-        return batch_response([present(record, names) for record in updated], started_at,
-                              [batch_error(kind, missing)] if missing else [])
+        return batch_response(
+            [present(record, names) for record in updated], started_at, [batch_error(kind, missing)] if missing else []
+        )
 
     @router.post("/crm/v3/objects/{object_type}/batch/upsert")
     def batch_upsert(object_type: str, request: BatchUpdateRequest) -> JSONResponse:
@@ -313,8 +386,9 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
         started_at = now_iso()
         written = store.upsert(kind, [WriteInput(i.id, i.properties, i.idProperty) for i in request.inputs])
         names = list(dict.fromkeys(name for item in request.inputs for name in (item.idProperty, *item.properties)))
-        return batch_response([{**present(record, requested(kind, names)), "new": new} for record, new in written],
-                              started_at, [])
+        return batch_response(
+            [{**present(record, requested(kind, names)), "new": new} for record, new in written], started_at, []
+        )
 
     @router.get("/crm/v3/properties/{object_type}")
     def list_properties(object_type: str) -> dict:
@@ -332,27 +406,48 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
     def create_property(object_type: str, request: PropertyCreate) -> JSONResponse:
         kind = object_kind(object_type)
         definition = PropertyDefinition(
-            name=request.name, label=request.label, type=request.type, field_type=request.fieldType,
-            group_name=request.groupName, description=request.description, hubspot_defined=False,
-            options=tuple((o.value, o.label) for o in request.options), has_unique_value=request.hasUniqueValue,
-            created_at=now_iso())
+            name=request.name,
+            label=request.label,
+            type=request.type,
+            field_type=request.fieldType,
+            group_name=request.groupName,
+            description=request.description,
+            hubspot_defined=False,
+            options=tuple((o.value, o.label) for o in request.options),
+            has_unique_value=request.hasUniqueValue,
+            created_at=now_iso(),
+        )
         check_creatable(definition)
         store.create_property(kind, definition)
         return JSONResponse(definition.as_json(definition.options), status_code=201)
 
     @router.get("/crm/v3/owners")
-    def list_owners(request: Request, limit: int = 100, after: str | None = None, email: str | None = None,
-                    archived: bool = False) -> dict:
+    def list_owners(
+        request: Request, limit: int = 100, after: str | None = None, email: str | None = None, archived: bool = False
+    ) -> dict:
         if not 1 <= limit <= OWNERS_LIMIT_MAX:
             raise HubSpotError(400, "VALIDATION_ERROR", f"limit must be between 1 and {OWNERS_LIMIT_MAX}")
         owners, next_after = store.owners(cursor(after), limit, email, archived)
         # The dataset's owners carry their calendars too; HubSpot's owners API does not.
-        return {"results": [{"id": str(o["id"]), "email": o.get("email"), "type": "PERSON",
-                             "firstName": o.get("firstName"), "lastName": o.get("lastName"), "userId": o.get("userId"),
-                             "userIdIncludingInactive": o.get("userId"), "createdAt": o.get("createdAt"),
-                             "updatedAt": o.get("updatedAt"), "archived": bool(o.get("archived")),
-                             "teams": o.get("teams", [])} for o in owners],
-                **next_page(request, next_after)}
+        return {
+            "results": [
+                {
+                    "id": str(o["id"]),
+                    "email": o.get("email"),
+                    "type": "PERSON",
+                    "firstName": o.get("firstName"),
+                    "lastName": o.get("lastName"),
+                    "userId": o.get("userId"),
+                    "userIdIncludingInactive": o.get("userId"),
+                    "createdAt": o.get("createdAt"),
+                    "updatedAt": o.get("updatedAt"),
+                    "archived": bool(o.get("archived")),
+                    "teams": o.get("teams", []),
+                }
+                for o in owners
+            ],
+            **next_page(request, next_after),
+        }
 
     @router.get("/crm/v3/pipelines/{object_type}")
     def list_pipelines(object_type: str) -> dict:
@@ -366,8 +461,9 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
         raise not_found()
 
     @router.get("/crm/v4/objects/{from_type}/{object_id}/associations/{to_type}")
-    def read_associations(request: Request, from_type: str, object_id: str, to_type: str, limit: int = 500,
-                          after: str | None = None) -> dict:
+    def read_associations(
+        request: Request, from_type: str, object_id: str, to_type: str, limit: int = 500, after: str | None = None
+    ) -> dict:
         kind, to_kind = object_kind(from_type), object_kind(to_type)
         if not 1 <= limit <= ASSOCIATIONS_LIMIT_MAX:
             raise HubSpotError(400, "VALIDATION_ERROR", f"limit must be between 1 and {ASSOCIATIONS_LIMIT_MAX}")
@@ -389,12 +485,21 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
             if links:
                 results.append({"from": {"id": item.id}, "to": v4_targets(kind, to_kind, links)})
             else:
-                errors.append({
-                    "status": "error", "category": "OBJECT_NOT_FOUND",
-                    "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                    "message": f"No {to_kind.singular} is associated with {kind.singular} {item.id}.",
-                    "context": {"fromObjectId": [item.id], "fromObjectType": [kind.singular],
-                                "toObjectType": [to_kind.singular]}, "errors": [], "links": {}})
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                        "message": f"No {to_kind.singular} is associated with {kind.singular} {item.id}.",
+                        "context": {
+                            "fromObjectId": [item.id],
+                            "fromObjectType": [kind.singular],
+                            "toObjectType": [to_kind.singular],
+                        },
+                        "errors": [],
+                        "links": {},
+                    }
+                )
         return batch_response(results, started_at, errors)
 
     @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

@@ -26,8 +26,13 @@ class HubSpotError(Exception):
         self.status_code, self.category, self.message, self.extra = status_code, category, message, extra
 
     def response(self) -> JSONResponse:
-        body = {"status": "error", "message": self.message, "correlationId": str(uuid.uuid4()),
-                "category": self.category, **self.extra}
+        body = {
+            "status": "error",
+            "message": self.message,
+            "correlationId": str(uuid.uuid4()),
+            "category": self.category,
+            **self.extra,
+        }
         return JSONResponse(body, status_code=self.status_code)
 
 
@@ -44,37 +49,78 @@ class ObjectKind:
     created: str
     modified: str
     group: str
-    defaults: tuple[str, ...]    # properties a read returns when none are asked for
+    defaults: tuple[str, ...]  # properties a read returns when none are asked for
     searchable: tuple[str, ...]  # properties a free-text search ``query`` looks in
 
 
-def _record(name, type_id, singular, group, defaults, searchable, created="createdate",
-            modified="hs_lastmodifieddate") -> ObjectKind:
+def _record(
+    name, type_id, singular, group, defaults, searchable, created="createdate", modified="hs_lastmodifieddate"
+) -> ObjectKind:
     return ObjectKind(name, type_id, singular, singular, created, modified, group, defaults, searchable)
 
 
 def _activity(name, type_id, singular, searchable, association_name=None) -> ObjectKind:
-    return ObjectKind(name, type_id, singular, association_name or singular, "hs_createdate",
-                      "hs_lastmodifieddate", f"{singular}information",
-                      ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"), searchable)
+    return ObjectKind(
+        name,
+        type_id,
+        singular,
+        association_name or singular,
+        "hs_createdate",
+        "hs_lastmodifieddate",
+        f"{singular}information",
+        ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+        searchable,
+    )
 
 
-OBJECT_KINDS = {kind.name: kind for kind in (
-    _record("contacts", "0-1", "contact", "contactinformation",
+OBJECT_KINDS = {
+    kind.name: kind
+    for kind in (
+        _record(
+            "contacts",
+            "0-1",
+            "contact",
+            "contactinformation",
             ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
-            ("firstname", "lastname", "email", "jobtitle"), modified="lastmodifieddate"),
-    _record("companies", "0-2", "company", "companyinformation",
-            ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"), ("name", "domain")),
-    _record("deals", "0-3", "deal", "dealinformation",
-            ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
-             "hs_object_id", "pipeline"), ("dealname", "pipeline", "dealstage")),
-    _activity("calls", "0-48", "call", ("hs_call_title", "hs_call_body")),
-    _activity("emails", "0-49", "email", ("hs_email_subject",)),
-    _activity("meetings", "0-47", "meeting", ("hs_meeting_title", "hs_meeting_body"), "meeting_event"),
-    _activity("tasks", "0-27", "task", ("hs_task_body", "hs_task_subject")),
-)}
-KIND_ALIASES = {alias: kind for kind in OBJECT_KINDS.values()
-                for alias in (kind.name, kind.type_id, kind.singular, kind.association_name)}
+            ("firstname", "lastname", "email", "jobtitle"),
+            modified="lastmodifieddate",
+        ),
+        _record(
+            "companies",
+            "0-2",
+            "company",
+            "companyinformation",
+            ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+            ("name", "domain"),
+        ),
+        _record(
+            "deals",
+            "0-3",
+            "deal",
+            "dealinformation",
+            (
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ),
+            ("dealname", "pipeline", "dealstage"),
+        ),
+        _activity("calls", "0-48", "call", ("hs_call_title", "hs_call_body")),
+        _activity("emails", "0-49", "email", ("hs_email_subject",)),
+        _activity("meetings", "0-47", "meeting", ("hs_meeting_title", "hs_meeting_body"), "meeting_event"),
+        _activity("tasks", "0-27", "task", ("hs_task_body", "hs_task_subject")),
+    )
+}
+KIND_ALIASES = {
+    alias: kind
+    for kind in OBJECT_KINDS.values()
+    for alias in (kind.name, kind.type_id, kind.singular, kind.association_name)
+}
 
 
 def object_kind(name: str) -> ObjectKind:
@@ -101,15 +147,30 @@ class PropertyDefinition:
 
     def as_json(self, options: tuple[tuple[str, str], ...]) -> dict:
         body = {
-            "name": self.name, "label": self.label, "type": self.type, "fieldType": self.field_type,
-            "description": self.description, "groupName": self.group_name,
-            "options": [{"label": label, "value": value, "description": "", "displayOrder": order,
-                         "hidden": False} for order, (value, label) in enumerate(options)],
-            "displayOrder": -1, "calculated": False, "externalOptions": self.options_from is not None,
-            "hasUniqueValue": self.has_unique_value, "hidden": False, "hubspotDefined": self.hubspot_defined,
-            "formField": not self.read_only, "archived": False, "dataSensitivity": "non_sensitive",
-            "modificationMetadata": {"archivable": not self.hubspot_defined,
-                                     "readOnlyDefinition": self.hubspot_defined, "readOnlyValue": self.read_only},
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "fieldType": self.field_type,
+            "description": self.description,
+            "groupName": self.group_name,
+            "options": [
+                {"label": label, "value": value, "description": "", "displayOrder": order, "hidden": False}
+                for order, (value, label) in enumerate(options)
+            ],
+            "displayOrder": -1,
+            "calculated": False,
+            "externalOptions": self.options_from is not None,
+            "hasUniqueValue": self.has_unique_value,
+            "hidden": False,
+            "hubspotDefined": self.hubspot_defined,
+            "formField": not self.read_only,
+            "archived": False,
+            "dataSensitivity": "non_sensitive",
+            "modificationMetadata": {
+                "archivable": not self.hubspot_defined,
+                "readOnlyDefinition": self.hubspot_defined,
+                "readOnlyValue": self.read_only,
+            },
         }
         if self.options_from == "owners":
             body["referencedObjectType"] = "OWNER"
@@ -119,11 +180,18 @@ class PropertyDefinition:
 
     @classmethod
     def from_json(cls, body: dict) -> PropertyDefinition:
-        return cls(name=body["name"], label=body["label"], type=body["type"], field_type=body["fieldType"],
-                   group_name=body["groupName"], description=body.get("description", ""),
-                   options=tuple((o["value"], o["label"]) for o in body.get("options", [])),
-                   hubspot_defined=False, has_unique_value=body.get("hasUniqueValue", False),
-                   created_at=body.get("createdAt"))
+        return cls(
+            name=body["name"],
+            label=body["label"],
+            type=body["type"],
+            field_type=body["fieldType"],
+            group_name=body["groupName"],
+            description=body.get("description", ""),
+            options=tuple((o["value"], o["label"]) for o in body.get("options", [])),
+            hubspot_defined=False,
+            has_unique_value=body.get("hasUniqueValue", False),
+            created_at=body.get("createdAt"),
+        )
 
 
 P = PropertyDefinition
@@ -138,27 +206,74 @@ def owner(label: str, group: str) -> PropertyDefinition:
     return P("hubspot_owner_id", label, "enumeration", "select", group, options_from="owners")
 
 
-LIFECYCLE_STAGES = (("subscriber", "Subscriber"), ("lead", "Lead"),
-                    ("marketingqualifiedlead", "Marketing Qualified Lead"),
-                    ("salesqualifiedlead", "Sales Qualified Lead"), ("opportunity", "Opportunity"),
-                    ("customer", "Customer"), ("evangelist", "Evangelist"), ("other", "Other"))
-LEAD_STATUSES = (("NEW", "New"), ("OPEN", "Open"), ("IN_PROGRESS", "In Progress"), ("OPEN_DEAL", "Open Deal"),
-                 ("UNQUALIFIED", "Unqualified"), ("ATTEMPTED_TO_CONTACT", "Attempted to Contact"),
-                 ("CONNECTED", "Connected"), ("BAD_TIMING", "Bad Timing"))
-ANALYTICS_SOURCES = (("ORGANIC_SEARCH", "Organic Search"), ("PAID_SEARCH", "Paid Search"),
-                     ("EMAIL_MARKETING", "Email Marketing"), ("SOCIAL_MEDIA", "Organic Social"),
-                     ("REFERRALS", "Referrals"), ("OTHER_CAMPAIGNS", "Other Campaigns"),
-                     ("DIRECT_TRAFFIC", "Direct Traffic"), ("OFFLINE", "Offline Sources"),
-                     ("PAID_SOCIAL", "Paid Social"))
-INDUSTRIES = choices("ACCOUNTING", "BANKING", "BIOTECHNOLOGY", "COMPUTER_HARDWARE", "COMPUTER_NETWORK_SECURITY",
-                     "COMPUTER_SOFTWARE", "CONSTRUCTION", "CONSUMER_GOODS", "EDUCATION_MANAGEMENT",
-                     "FINANCIAL_SERVICES", "HOSPITAL_HEALTH_CARE", "INFORMATION_TECHNOLOGY_AND_SERVICES", "INSURANCE",
-                     "INTERNET", "LOGISTICS_AND_SUPPLY_CHAIN", "MACHINERY", "MANAGEMENT_CONSULTING",
-                     "MARKETING_AND_ADVERTISING", "MECHANICAL_OR_INDUSTRIAL_ENGINEERING", "MEDICAL_DEVICES",
-                     "NON_PROFIT_ORGANIZATION_MANAGEMENT", "PHARMACEUTICALS", "REAL_ESTATE", "RETAIL",
-                     "TELECOMMUNICATIONS", "TRANSPORTATION_TRUCKING_RAILROAD", "UTILITIES")
-REJECTION_REASONS = (("bad_fit", "Bad fit"), ("bad_timing", "Bad timing"), ("no_budget", "No budget"),
-                     ("duplicate", "Duplicate"), ("no_response", "No response"), ("competitor", "Competitor"))
+LIFECYCLE_STAGES = (
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing Qualified Lead"),
+    ("salesqualifiedlead", "Sales Qualified Lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
+)
+LEAD_STATUSES = (
+    ("NEW", "New"),
+    ("OPEN", "Open"),
+    ("IN_PROGRESS", "In Progress"),
+    ("OPEN_DEAL", "Open Deal"),
+    ("UNQUALIFIED", "Unqualified"),
+    ("ATTEMPTED_TO_CONTACT", "Attempted to Contact"),
+    ("CONNECTED", "Connected"),
+    ("BAD_TIMING", "Bad Timing"),
+)
+ANALYTICS_SOURCES = (
+    ("ORGANIC_SEARCH", "Organic Search"),
+    ("PAID_SEARCH", "Paid Search"),
+    ("EMAIL_MARKETING", "Email Marketing"),
+    ("SOCIAL_MEDIA", "Organic Social"),
+    ("REFERRALS", "Referrals"),
+    ("OTHER_CAMPAIGNS", "Other Campaigns"),
+    ("DIRECT_TRAFFIC", "Direct Traffic"),
+    ("OFFLINE", "Offline Sources"),
+    ("PAID_SOCIAL", "Paid Social"),
+)
+INDUSTRIES = choices(
+    "ACCOUNTING",
+    "BANKING",
+    "BIOTECHNOLOGY",
+    "COMPUTER_HARDWARE",
+    "COMPUTER_NETWORK_SECURITY",
+    "COMPUTER_SOFTWARE",
+    "CONSTRUCTION",
+    "CONSUMER_GOODS",
+    "EDUCATION_MANAGEMENT",
+    "FINANCIAL_SERVICES",
+    "HOSPITAL_HEALTH_CARE",
+    "INFORMATION_TECHNOLOGY_AND_SERVICES",
+    "INSURANCE",
+    "INTERNET",
+    "LOGISTICS_AND_SUPPLY_CHAIN",
+    "MACHINERY",
+    "MANAGEMENT_CONSULTING",
+    "MARKETING_AND_ADVERTISING",
+    "MECHANICAL_OR_INDUSTRIAL_ENGINEERING",
+    "MEDICAL_DEVICES",
+    "NON_PROFIT_ORGANIZATION_MANAGEMENT",
+    "PHARMACEUTICALS",
+    "REAL_ESTATE",
+    "RETAIL",
+    "TELECOMMUNICATIONS",
+    "TRANSPORTATION_TRUCKING_RAILROAD",
+    "UTILITIES",
+)
+REJECTION_REASONS = (
+    ("bad_fit", "Bad fit"),
+    ("bad_timing", "Bad timing"),
+    ("no_budget", "No budget"),
+    ("duplicate", "Duplicate"),
+    ("no_response", "No response"),
+    ("competitor", "Competitor"),
+)
 
 SPECIFIC_PROPERTIES: dict[str, tuple[PropertyDefinition, ...]] = {
     "contacts": (
@@ -171,24 +286,55 @@ SPECIFIC_PROPERTIES: dict[str, tuple[PropertyDefinition, ...]] = {
         P("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", "contactinformation", LIFECYCLE_STAGES),
         P("hs_lead_status", "Lead Status", "enumeration", "radio", "sales_properties", LEAD_STATUSES),
         owner("Contact owner", "sales_properties"),
-        P("hs_analytics_source", "Original Source", "enumeration", "select", "analyticsinformation",
-          ANALYTICS_SOURCES, read_only=True),
+        P(
+            "hs_analytics_source",
+            "Original Source",
+            "enumeration",
+            "select",
+            "analyticsinformation",
+            ANALYTICS_SOURCES,
+            read_only=True,
+        ),
         # The company's own custom property for why sales turned a lead down.
-        P("rejection_reason", "Rejection reason", "enumeration", "select", "sales_properties", REJECTION_REASONS,
-          hubspot_defined=False),
+        P(
+            "rejection_reason",
+            "Rejection reason",
+            "enumeration",
+            "select",
+            "sales_properties",
+            REJECTION_REASONS,
+            hubspot_defined=False,
+        ),
         # Handoff's own properties, installed in the account, which the write-back fills.
         P("handoff_funnel_stage", "Funnel stage (Handoff)", "string", "text", "handoff", hubspot_defined=False),
         P("handoff_sla_state", "SLA state (Handoff)", "string", "text", "handoff", hubspot_defined=False),
         P("handoff_sla_due_at", "SLA due at (Handoff)", "datetime", "date", "handoff", hubspot_defined=False),
         P("handoff_mql_reason", "MQL reason (Handoff)", "string", "text", "handoff", hubspot_defined=False),
-        P("handoff_engagement_score", "Engagement score (Handoff)", "number", "number", "handoff",
-          hubspot_defined=False),
-        P("handoff_first_touch_campaign", "First-touch campaign (Handoff)", "string", "text", "handoff",
-          hubspot_defined=False),
-        P("handoff_last_touch_campaign", "Last-touch campaign (Handoff)", "string", "text", "handoff",
-          hubspot_defined=False),
-        P("handoff_recent_content", "Recent content (Handoff)", "string", "textarea", "handoff",
-          hubspot_defined=False),
+        P(
+            "handoff_engagement_score",
+            "Engagement score (Handoff)",
+            "number",
+            "number",
+            "handoff",
+            hubspot_defined=False,
+        ),
+        P(
+            "handoff_first_touch_campaign",
+            "First-touch campaign (Handoff)",
+            "string",
+            "text",
+            "handoff",
+            hubspot_defined=False,
+        ),
+        P(
+            "handoff_last_touch_campaign",
+            "Last-touch campaign (Handoff)",
+            "string",
+            "text",
+            "handoff",
+            hubspot_defined=False,
+        ),
+        P("handoff_recent_content", "Recent content (Handoff)", "string", "textarea", "handoff", hubspot_defined=False),
     ),
     "companies": (
         P("name", "Company name", "string", "text", "companyinformation"),
@@ -204,49 +350,117 @@ SPECIFIC_PROPERTIES: dict[str, tuple[PropertyDefinition, ...]] = {
         P("dealstage", "Deal Stage", "enumeration", "radio", "dealinformation", options_from="stages"),
         P("pipeline", "Pipeline", "enumeration", "select", "dealinformation", options_from="pipelines"),
         P("closedate", "Close Date", "datetime", "date", "dealinformation"),
-        P("dealtype", "Deal Type", "enumeration", "radio", "dealinformation",
-          (("newbusiness", "New Business"), ("existingbusiness", "Existing Business"))),
+        P(
+            "dealtype",
+            "Deal Type",
+            "enumeration",
+            "radio",
+            "dealinformation",
+            (("newbusiness", "New Business"), ("existingbusiness", "Existing Business")),
+        ),
         P("closed_lost_reason", "Closed Lost Reason", "string", "textarea", "dealinformation"),
         owner("Deal owner", "dealinformation"),
     ),
     "calls": (
         P("hs_call_title", "Call Title", "string", "text", "callinformation"),
         P("hs_call_body", "Call notes", "string", "textarea", "callinformation"),
-        P("hs_call_direction", "Call direction", "enumeration", "select", "callinformation",
-          choices("INBOUND", "OUTBOUND")),
+        P(
+            "hs_call_direction",
+            "Call direction",
+            "enumeration",
+            "select",
+            "callinformation",
+            choices("INBOUND", "OUTBOUND"),
+        ),
         P("hs_call_disposition", "Call outcome", "string", "text", "callinformation"),
         P("hs_call_duration", "Call duration", "number", "number", "callinformation"),
-        P("hs_call_status", "Call status", "enumeration", "select", "callinformation",
-          choices("BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED", "IN_PROGRESS",
-                  "MISSED", "NO_ANSWER", "QUEUED", "RINGING")),
+        P(
+            "hs_call_status",
+            "Call status",
+            "enumeration",
+            "select",
+            "callinformation",
+            choices(
+                "BUSY",
+                "CALLING_CRM_USER",
+                "CANCELED",
+                "COMPLETED",
+                "CONNECTING",
+                "FAILED",
+                "IN_PROGRESS",
+                "MISSED",
+                "NO_ANSWER",
+                "QUEUED",
+                "RINGING",
+            ),
+        ),
     ),
     "emails": (
         P("hs_email_subject", "Email subject", "string", "text", "emailinformation"),
         P("hs_email_text", "Email body", "string", "textarea", "emailinformation"),
-        P("hs_email_direction", "Email direction", "enumeration", "select", "emailinformation",
-          (("EMAIL", "Email sent from CRM"), ("INCOMING_EMAIL", "Incoming email"),
-           ("FORWARDED_EMAIL", "Forwarded email"))),
-        P("hs_email_status", "Email send status", "enumeration", "select", "emailinformation",
-          choices("BOUNCED", "FAILED", "SCHEDULED", "SENDING", "SENT")),
+        P(
+            "hs_email_direction",
+            "Email direction",
+            "enumeration",
+            "select",
+            "emailinformation",
+            (
+                ("EMAIL", "Email sent from CRM"),
+                ("INCOMING_EMAIL", "Incoming email"),
+                ("FORWARDED_EMAIL", "Forwarded email"),
+            ),
+        ),
+        P(
+            "hs_email_status",
+            "Email send status",
+            "enumeration",
+            "select",
+            "emailinformation",
+            choices("BOUNCED", "FAILED", "SCHEDULED", "SENDING", "SENT"),
+        ),
     ),
     "meetings": (
         P("hs_meeting_title", "Meeting name", "string", "text", "meetinginformation"),
         P("hs_meeting_body", "Meeting description", "string", "textarea", "meetinginformation"),
         P("hs_meeting_start_time", "Meeting start time", "datetime", "date", "meetinginformation"),
         P("hs_meeting_end_time", "Meeting end time", "datetime", "date", "meetinginformation"),
-        P("hs_meeting_outcome", "Meeting outcome", "enumeration", "select", "meetinginformation",
-          choices("SCHEDULED", "COMPLETED", "RESCHEDULED", "NO_SHOW", "CANCELED")),
+        P(
+            "hs_meeting_outcome",
+            "Meeting outcome",
+            "enumeration",
+            "select",
+            "meetinginformation",
+            choices("SCHEDULED", "COMPLETED", "RESCHEDULED", "NO_SHOW", "CANCELED"),
+        ),
         P("hs_meeting_location", "Meeting location", "string", "text", "meetinginformation"),
     ),
     "tasks": (
         P("hs_task_subject", "Task title", "string", "text", "taskinformation"),
         P("hs_task_body", "Task notes", "string", "textarea", "taskinformation"),
-        P("hs_task_status", "Task status", "enumeration", "select", "taskinformation",
-          choices("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")),
-        P("hs_task_priority", "Priority", "enumeration", "select", "taskinformation",
-          choices("NONE", "LOW", "MEDIUM", "HIGH")),
-        P("hs_task_type", "Task type", "enumeration", "select", "taskinformation",
-          choices("CALL", "EMAIL", "LINKED_IN", "MEETING", "LINKED_IN_CONNECT", "LINKED_IN_MESSAGE", "TODO")),
+        P(
+            "hs_task_status",
+            "Task status",
+            "enumeration",
+            "select",
+            "taskinformation",
+            choices("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"),
+        ),
+        P(
+            "hs_task_priority",
+            "Priority",
+            "enumeration",
+            "select",
+            "taskinformation",
+            choices("NONE", "LOW", "MEDIUM", "HIGH"),
+        ),
+        P(
+            "hs_task_type",
+            "Task type",
+            "enumeration",
+            "select",
+            "taskinformation",
+            choices("CALL", "EMAIL", "LINKED_IN", "MEETING", "LINKED_IN_CONNECT", "LINKED_IN_MESSAGE", "TODO"),
+        ),
         P("hs_task_completion_date", "Completed at", "datetime", "date", "taskinformation", read_only=True),
     ),
 }
@@ -255,50 +469,87 @@ MERGEABLE = ("contacts", "companies", "deals")
 
 
 def _catalog(kind: ObjectKind) -> dict[str, PropertyDefinition]:
-    system = [P("hs_object_id", "Record ID", "number", "number", kind.group, read_only=True),
-              P(kind.created, "Create Date", "datetime", "date", kind.group, read_only=True),
-              P(kind.modified, "Last Modified Date", "datetime", "date", kind.group, read_only=True)]
+    system = [
+        P("hs_object_id", "Record ID", "number", "number", kind.group, read_only=True),
+        P(kind.created, "Create Date", "datetime", "date", kind.group, read_only=True),
+        P(kind.modified, "Last Modified Date", "datetime", "date", kind.group, read_only=True),
+    ]
     if kind.name in MERGEABLE:
-        system.append(P("hs_merged_object_ids", "Merged record IDs", "enumeration", "checkbox", kind.group,
-                        read_only=True))
+        system.append(
+            P("hs_merged_object_ids", "Merged record IDs", "enumeration", "checkbox", kind.group, read_only=True)
+        )
     else:
         system += [*ACTIVITY_PROPERTIES, owner("Activity assigned to", kind.group)]
     return {p.name: p for p in (*system, *SPECIFIC_PROPERTIES[kind.name])}
 
 
 CATALOG = {name: _catalog(kind) for name, kind in OBJECT_KINDS.items()}
-FIELD_TYPES = {"bool": {"booleancheckbox", "calculation_equation"},
-               "enumeration": {"booleancheckbox", "checkbox", "radio", "select", "calculation_equation"},
-               "date": {"date"}, "datetime": {"date"},
-               "string": {"file", "text", "textarea", "calculation_equation", "html", "phonenumber"},
-               "number": {"number", "calculation_equation"}}
+FIELD_TYPES = {
+    "bool": {"booleancheckbox", "calculation_equation"},
+    "enumeration": {"booleancheckbox", "checkbox", "radio", "select", "calculation_equation"},
+    "date": {"date"},
+    "datetime": {"date"},
+    "string": {"file", "text", "textarea", "calculation_equation", "html", "phonenumber"},
+    "number": {"number", "calculation_equation"},
+}
 
 
 def check_creatable(definition: PropertyDefinition) -> None:
     """What HubSpot requires of a custom property before it creates one."""
     if not PROPERTY_NAME.fullmatch(definition.name):
-        raise HubSpotError(400, "VALIDATION_ERROR", f"Property name {definition.name!r} must start with a lowercase "
-                           "letter and hold only lowercase letters, digits and underscores")
+        raise HubSpotError(
+            400,
+            "VALIDATION_ERROR",
+            f"Property name {definition.name!r} must start with a lowercase "
+            "letter and hold only lowercase letters, digits and underscores",
+        )
     if definition.field_type not in FIELD_TYPES.get(definition.type, ()):
-        raise HubSpotError(400, "VALIDATION_ERROR", f"{definition.field_type!r} is not a valid fieldType for a "
-                           f"property of type {definition.type!r}")
+        raise HubSpotError(
+            400,
+            "VALIDATION_ERROR",
+            f"{definition.field_type!r} is not a valid fieldType for a property of type {definition.type!r}",
+        )
 
 
 # HubSpot-defined association type ids by (from, to); some pairs also have a "Primary" label.
 UNLABELED_TYPE_IDS = {
-    ("contacts", "companies"): 279, ("companies", "contacts"): 280, ("deals", "companies"): 341,
-    ("companies", "deals"): 342, ("contacts", "deals"): 4, ("deals", "contacts"): 3,
-    ("calls", "contacts"): 194, ("contacts", "calls"): 193, ("calls", "companies"): 182, ("companies", "calls"): 181,
-    ("calls", "deals"): 206, ("deals", "calls"): 205,
-    ("emails", "contacts"): 198, ("contacts", "emails"): 197, ("emails", "companies"): 186,
-    ("companies", "emails"): 185, ("emails", "deals"): 210, ("deals", "emails"): 209,
-    ("meetings", "contacts"): 200, ("contacts", "meetings"): 199, ("meetings", "companies"): 188,
-    ("companies", "meetings"): 187, ("meetings", "deals"): 212, ("deals", "meetings"): 211,
-    ("tasks", "contacts"): 204, ("contacts", "tasks"): 203, ("tasks", "companies"): 192, ("companies", "tasks"): 191,
-    ("tasks", "deals"): 216, ("deals", "tasks"): 215,
+    ("contacts", "companies"): 279,
+    ("companies", "contacts"): 280,
+    ("deals", "companies"): 341,
+    ("companies", "deals"): 342,
+    ("contacts", "deals"): 4,
+    ("deals", "contacts"): 3,
+    ("calls", "contacts"): 194,
+    ("contacts", "calls"): 193,
+    ("calls", "companies"): 182,
+    ("companies", "calls"): 181,
+    ("calls", "deals"): 206,
+    ("deals", "calls"): 205,
+    ("emails", "contacts"): 198,
+    ("contacts", "emails"): 197,
+    ("emails", "companies"): 186,
+    ("companies", "emails"): 185,
+    ("emails", "deals"): 210,
+    ("deals", "emails"): 209,
+    ("meetings", "contacts"): 200,
+    ("contacts", "meetings"): 199,
+    ("meetings", "companies"): 188,
+    ("companies", "meetings"): 187,
+    ("meetings", "deals"): 212,
+    ("deals", "meetings"): 211,
+    ("tasks", "contacts"): 204,
+    ("contacts", "tasks"): 203,
+    ("tasks", "companies"): 192,
+    ("companies", "tasks"): 191,
+    ("tasks", "deals"): 216,
+    ("deals", "tasks"): 215,
 }
-PRIMARY_TYPE_IDS = {("contacts", "companies"): 1, ("companies", "contacts"): 2, ("deals", "companies"): 5,
-                    ("companies", "deals"): 6}
+PRIMARY_TYPE_IDS = {
+    ("contacts", "companies"): 1,
+    ("companies", "contacts"): 2,
+    ("deals", "companies"): 5,
+    ("companies", "deals"): 6,
+}
 
 
 def association_name(from_kind: ObjectKind, to_kind: ObjectKind, primary: bool) -> str:

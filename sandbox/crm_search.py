@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -26,8 +26,21 @@ SEARCH_RESULT_CAP = 10_000
 FILTER_GROUPS_MAX = 5
 FILTERS_PER_GROUP_MAX = 6
 FILTERS_MAX = 18
-OPERATORS = ("EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
-             "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN")
+OPERATORS = (
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+)
 COMPARISONS = {"EQ": "=", "LT": "<", "LTE": "<=", "GT": ">", "GTE": ">="}
 EPOCH_MILLIS = re.compile(r"-?[0-9]+")
 OFFSET = re.compile(r"[0-9]+")
@@ -101,11 +114,11 @@ def parse_time(text: str) -> datetime:
     text = text.strip()
     try:
         if EPOCH_MILLIS.fullmatch(text):
-            return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError) as error:
         raise ValueError(f"{text!r} is neither epoch milliseconds nor ISO 8601") from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def compile_search(request: SearchRequest, resolve, searchable: list[Column]) -> CompiledSearch:
@@ -117,8 +130,13 @@ def compile_search(request: SearchRequest, resolve, searchable: list[Column]) ->
     if request.query:
         query_sql, query_params = _free_text(request.query, searchable)
         where, params = f"({where}) and {query_sql}", params + query_params
-    return CompiledSearch(where=where, params=params, order_by=_order_by(request.sorts, resolve),
-                          offset=offset, limit=min(request.limit, SEARCH_RESULT_CAP - offset))
+    return CompiledSearch(
+        where=where,
+        params=params,
+        order_by=_order_by(request.sorts, resolve),
+        offset=offset,
+        limit=min(request.limit, SEARCH_RESULT_CAP - offset),
+    )
 
 
 def _offset(after: str | None) -> int:
@@ -139,8 +157,9 @@ def _filter_groups(groups: list[FilterGroup], resolve) -> tuple[str, list]:
     alternatives, params = [], []
     for group in groups:
         if len(group.filters) > FILTERS_PER_GROUP_MAX:
-            raise SearchError(f"Too many filters in a group ({len(group.filters)}); the limit is "
-                              f"{FILTERS_PER_GROUP_MAX}")
+            raise SearchError(
+                f"Too many filters in a group ({len(group.filters)}); the limit is {FILTERS_PER_GROUP_MAX}"
+            )
         conditions = []
         for item in group.filters:
             sql, values = _condition(item, _column(resolve, item.propertyName))
@@ -223,8 +242,11 @@ def _token_match(column: Column, token: str) -> tuple[str, list]:
         pattern = "%".join(_like_literal(part) for part in token.split("*"))
         return f"{text} like ? escape '{LIKE_ESCAPE}'", [pattern]
     word = _like_literal(token)
-    return (f"({text} = ? or {text} like ? escape '{LIKE_ESCAPE}' or {text} like ? escape '{LIKE_ESCAPE}' "
-            f"or {text} like ? escape '{LIKE_ESCAPE}')", [token, f"{word} %", f"% {word}", f"% {word} %"])
+    return (
+        f"({text} = ? or {text} like ? escape '{LIKE_ESCAPE}' or {text} like ? escape '{LIKE_ESCAPE}' "
+        f"or {text} like ? escape '{LIKE_ESCAPE}')",
+        [token, f"{word} %", f"% {word}", f"% {word} %"],
+    )
 
 
 def _like_literal(text: str) -> str:
@@ -247,8 +269,9 @@ def _order_by(sorts: list[Sort | str], resolve) -> str:
         return "o.id"  # HubSpot's default: oldest record first
     sort = sorts[0]
     if isinstance(sort, str):
-        sort = Sort(propertyName=sort.removeprefix("-"),
-                    direction="DESCENDING" if sort.startswith("-") else "ASCENDING")
+        sort = Sort(
+            propertyName=sort.removeprefix("-"), direction="DESCENDING" if sort.startswith("-") else "ASCENDING"
+        )
     column = _column(resolve, sort.propertyName)
     direction = "desc" if sort.direction == "DESCENDING" else "asc"
     # Records without a value come last either way; equal values keep record order, so paging is stable.

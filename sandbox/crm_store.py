@@ -14,12 +14,20 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sandbox.crm_schema import (
-    CATALOG, OBJECT_KINDS, PRIMARY_TYPE_IDS, UNLABELED_TYPE_IDS, HubSpotError, ObjectKind, P, PropertyDefinition,
-    association_name, choices,
+    CATALOG,
+    OBJECT_KINDS,
+    PRIMARY_TYPE_IDS,
+    UNLABELED_TYPE_IDS,
+    HubSpotError,
+    ObjectKind,
+    P,
+    PropertyDefinition,
+    association_name,
+    choices,
 )
 from sandbox.crm_search import Column, SearchError, SearchRequest, compile_search, parse_time
 from sandbox.dataset import iso
@@ -29,8 +37,15 @@ if TYPE_CHECKING:  # sandbox.faults answers injected errors with HubSpotError, s
     from sandbox.faults import Faults
 
 DRIFT_AFTER_REQUESTS = 10  # schema drift shows once the sandbox has served this many CRM requests
-DRIFT_PROPERTY = P("favorite_color", "Favorite color", "enumeration", "select", "contactinformation",
-                   choices("red", "green", "blue", "yellow", "purple"), hubspot_defined=False)
+DRIFT_PROPERTY = P(
+    "favorite_color",
+    "Favorite color",
+    "enumeration",
+    "select",
+    "contactinformation",
+    choices("red", "green", "blue", "yellow", "purple"),
+    hubspot_defined=False,
+)
 MERGE_CHAIN_MAX = 10
 RECORD_ID = re.compile(r"[0-9]{1,18}")  # what fits SQLite's 64-bit integers
 
@@ -44,8 +59,9 @@ SETUP = (
     """create index if not exists crm_contacts_by_email
            on crm_objects (object_type, lower(json_extract(properties, '$.email'))) where object_type = 'contacts'""",
 )
-MERGED_IDS_SQL = ("select group_concat(m.id, ';') from crm_objects m "
-                  "where m.object_type = o.object_type and m.merged_into = o.id")
+MERGED_IDS_SQL = (
+    "select group_concat(m.id, ';') from crm_objects m where m.object_type = o.object_type and m.merged_into = o.id"
+)
 
 
 def as_record_id(text: str) -> int | None:
@@ -75,10 +91,17 @@ class CrmObject:
             properties[DRIFT_PROPERTY.name] = row["drift_value"]
         if row["merged_ids"]:
             properties["hs_merged_object_ids"] = ";".join(sorted(row["merged_ids"].split(";"), key=int))
-        properties.update({"hs_object_id": str(row["id"]), kind.created: row["created_at"],
-                           kind.modified: row["updated_at"]})
-        return cls(id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
-                   archived=bool(row["archived"]), archived_at=row["archived_at"], properties=properties)
+        properties.update(
+            {"hs_object_id": str(row["id"]), kind.created: row["created_at"], kind.modified: row["updated_at"]}
+        )
+        return cls(
+            id=row["id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            archived=bool(row["archived"]),
+            archived_at=row["archived_at"],
+            properties=properties,
+        )
 
 
 class InvalidValue(ValueError):
@@ -88,16 +111,20 @@ class InvalidValue(ValueError):
 
 
 def validation_failure(problems: list[tuple[str, InvalidValue]]) -> HubSpotError:
-    details = [{"isValid": False, "message": str(p), "error": p.code, "name": name, "localizedErrorMessage": str(p)}
-               for name, p in problems]
-    return HubSpotError(400, "VALIDATION_ERROR",
-                        f"Property values were not valid: {json.dumps(details, separators=(',', ':'))}",
-                        errors=[{"message": str(p), "code": p.code, "context": {"propertyName": [name]}}
-                                for name, p in problems])
+    details = [
+        {"isValid": False, "message": str(p), "error": p.code, "name": name, "localizedErrorMessage": str(p)}
+        for name, p in problems
+    ]
+    return HubSpotError(
+        400,
+        "VALIDATION_ERROR",
+        f"Property values were not valid: {json.dumps(details, separators=(',', ':'))}",
+        errors=[{"message": str(p), "code": p.code, "context": {"propertyName": [name]}} for name, p in problems],
+    )
 
 
 def now_iso() -> str:
-    return iso(datetime.now(timezone.utc))
+    return iso(datetime.now(UTC))
 
 
 @dataclass
@@ -127,7 +154,8 @@ class CrmStore:
             self._custom[row["object_type"]][definition.name] = definition
         self._owner_options = tuple(
             (str(o["id"]), f"{o.get('firstName', '')} {o.get('lastName', '')}".strip())
-            for o in (json.loads(row["body"]) for row in store.query("select body from owners order by rowid")))
+            for o in (json.loads(row["body"]) for row in store.query("select body from owners order by rowid"))
+        )
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -151,8 +179,11 @@ class CrmStore:
         chosen = [record.id for record in page if draw.random() < self.faults.churn]
         if chosen:
             with self.store.transaction() as db:
-                db.execute(f"update crm_objects set updated_at = ? where object_type = ? and id in "
-                           f"({', '.join('?' * len(chosen))})", (now_iso(), kind.name, *chosen))
+                db.execute(
+                    f"update crm_objects set updated_at = ? where object_type = ? and id in "
+                    f"({', '.join('?' * len(chosen))})",
+                    (now_iso(), kind.name, *chosen),
+                )
 
     # -- properties -----------------------------------------------------------------------------
 
@@ -176,8 +207,10 @@ class CrmStore:
         if definition.name in self.definitions(kind):
             raise HubSpotError(409, "OBJECT_ALREADY_EXISTS", f"Property named '{definition.name}' already exists.")
         with self.store.transaction() as db:
-            db.execute("insert into crm_custom_properties values (?, ?, ?)",
-                       (kind.name, definition.name, json.dumps(definition.as_json(definition.options))))
+            db.execute(
+                "insert into crm_custom_properties values (?, ?, ?)",
+                (kind.name, definition.name, json.dumps(definition.as_json(definition.options))),
+            )
         self._custom[kind.name][definition.name] = definition
 
     def column(self, kind: ObjectKind, name: str) -> Column | None:
@@ -185,9 +218,11 @@ class CrmStore:
         definition = self.definitions(kind).get(name)
         if definition is None:
             return None
-        in_columns = {"hs_object_id": Column("o.id", "number", nullable=False),
-                      kind.created: Column("o.created_at", "datetime", nullable=False),
-                      kind.modified: Column("o.updated_at", "datetime", nullable=False)}
+        in_columns = {
+            "hs_object_id": Column("o.id", "number", nullable=False),
+            kind.created: Column("o.created_at", "datetime", nullable=False),
+            kind.modified: Column("o.updated_at", "datetime", nullable=False),
+        }
         if name in in_columns:
             return in_columns[name]
         stored = f"nullif(json_extract(o.properties, '$.{name}'), '')"  # names are checked when defined
@@ -211,8 +246,9 @@ class CrmStore:
         if problems:
             raise validation_failure(problems)
 
-    def _stored_value(self, kind: ObjectKind, definition: PropertyDefinition | None, name: str,
-                      value: str | None) -> str | None:
+    def _stored_value(
+        self, kind: ObjectKind, definition: PropertyDefinition | None, name: str, value: str | None
+    ) -> str | None:
         if definition is None:
             raise InvalidValue("PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
         if definition.read_only:
@@ -253,15 +289,17 @@ class CrmStore:
         rows = self.store.query(f"{self._select(kind)} where o.object_type = ? and {where}", (kind.name, *params))
         return [CrmObject.from_row(kind, row) for row in rows]
 
-    def get(self, kind: ObjectKind, key: str, archived: bool = False,
-            id_property: str | None = None) -> CrmObject | None:
+    def get(
+        self, kind: ObjectKind, key: str, archived: bool = False, id_property: str | None = None
+    ) -> CrmObject | None:
         """One record, as a single read finds it: a merged-away id reads as the record it was merged into."""
         record_id = self.ids_by(kind, id_property, [key]).get(key)
         for _ in range(MERGE_CHAIN_MAX):
             if record_id is None:
                 return None
-            row = self.store.query_one("select merged_into from crm_objects where object_type = ? and id = ?",
-                                       (kind.name, record_id))
+            row = self.store.query_one(
+                "select merged_into from crm_objects where object_type = ? and id = ?", (kind.name, record_id)
+            )
             if row is None or row["merged_into"] is None:
                 break
             record_id = row["merged_into"]
@@ -276,21 +314,31 @@ class CrmStore:
         definition = self.definitions(kind).get(id_property)
         by_email = kind.name == "contacts" and id_property == "email"
         if not by_email and not (definition and definition.has_unique_value):
-            raise HubSpotError(400, "VALIDATION_ERROR", f"{id_property} is not a unique identifier property "
-                               f"of {kind.name}; use hs_object_id, or a property with unique values")
+            raise HubSpotError(
+                400,
+                "VALIDATION_ERROR",
+                f"{id_property} is not a unique identifier property "
+                f"of {kind.name}; use hs_object_id, or a property with unique values",
+            )
         # Spelled as the email index is, so SQLite uses it.
-        value = ("lower(json_extract(properties, '$.email'))" if by_email
-                 else f"json_extract(properties, '$.{id_property}')")
+        value = (
+            "lower(json_extract(properties, '$.email'))" if by_email else f"json_extract(properties, '$.{id_property}')"
+        )
         wanted = {(key.lower() if by_email else key): key for key in keys}
         rows = self.store.query(
             f"select id, {value} as value from crm_objects where object_type = '{kind.name}' and {value} in "
-            f"({', '.join('?' * len(wanted))}) and merged_into is null and archived = 0", list(wanted))
+            f"({', '.join('?' * len(wanted))}) and merged_into is null and archived = 0",
+            list(wanted),
+        )
         return {wanted[row["value"]]: row["id"] for row in rows}
 
     def page(self, kind: ObjectKind, after: int, limit: int, archived: bool) -> tuple[list[CrmObject], int | None]:
         # Ids only grow, so an id cursor never skips or repeats a record while others change.
-        records = self._records(kind, "o.id >= ? and o.archived = ? and o.merged_into is null order by o.id limit ?",
-                                (after, int(archived), limit + 1))
+        records = self._records(
+            kind,
+            "o.id >= ? and o.archived = ? and o.merged_into is null order by o.id limit ?",
+            (after, int(archived), limit + 1),
+        )
         return records[:limit], (records[limit].id if len(records) > limit else None)
 
     def search(self, kind: ObjectKind, request: SearchRequest) -> tuple[int, list[CrmObject], int]:
@@ -301,10 +349,12 @@ class CrmStore:
         except SearchError as error:
             raise HubSpotError(400, "VALIDATION_ERROR", str(error)) from None
         live = f"o.archived = 0 and o.merged_into is null and ({query.where})"
-        total = self.store.query_one(f"select count(*) from crm_objects o where o.object_type = ? and {live}",
-                                     (kind.name, *query.params))[0]
-        page = self._records(kind, f"{live} order by {query.order_by} limit ? offset ?",
-                             (*query.params, query.limit, query.offset))
+        total = self.store.query_one(
+            f"select count(*) from crm_objects o where o.object_type = ? and {live}", (kind.name, *query.params)
+        )[0]
+        page = self._records(
+            kind, f"{live} order by {query.order_by} limit ? offset ?", (*query.params, query.limit, query.offset)
+        )
         return total, page, query.offset
 
     def by_ids(self, kind: ObjectKind, ids: list[int]) -> dict[int, CrmObject]:
@@ -315,12 +365,15 @@ class CrmStore:
         rows = self.store.query(
             f"""select property, value, timestamp, source_type from crm_property_history
                 where object_type = ? and id = ? and property in ({", ".join("?" * len(names))})
-                order by timestamp desc""", (kind.name, object_id, *names))
+                order by timestamp desc""",
+            (kind.name, object_id, *names),
+        )
         history: dict[str, list[dict]] = {name: [] for name in names}
         for row in rows:
             # HubSpot reports a cleared value as an empty string, never as null.
             history[row["property"]].append(
-                {"value": row["value"] or "", "timestamp": row["timestamp"], "sourceType": row["source_type"]})
+                {"value": row["value"] or "", "timestamp": row["timestamp"], "sourceType": row["source_type"]}
+            )
         return history
 
     def associations(self, kind: ObjectKind, object_id: int, to_kind: ObjectKind) -> list[Association]:
@@ -333,12 +386,14 @@ class CrmStore:
                union all
                select from_id, from_type, to_type, association_type from crm_associations
                    where to_type = ? and to_id = ? and from_type = ?""",
-            (kind.name, object_id, to_kind.name) * 2)
+            (kind.name, object_id, to_kind.name) * 2,
+        )
         primary: dict[int, bool] = {}
         for row in rows:
             recorded = (OBJECT_KINDS[row["from_type"]], OBJECT_KINDS[row["to_type"]])
-            is_primary = (tuple(k.name for k in recorded) in PRIMARY_TYPE_IDS
-                          and row["association_type"] == association_name(*recorded, primary=True))
+            is_primary = tuple(k.name for k in recorded) in PRIMARY_TYPE_IDS and row[
+                "association_type"
+            ] == association_name(*recorded, primary=True)
             primary[row["other"]] = primary.get(row["other"], False) or is_primary
         return [Association(other, primary[other]) for other in sorted(primary)]
 
@@ -346,8 +401,9 @@ class CrmStore:
         where, params = "rowid >= ? and coalesce(json_extract(body, '$.archived'), 0) = ?", [after, int(archived)]
         if email:
             where, params = f"{where} and lower(json_extract(body, '$.email')) = ?", [*params, email.lower()]
-        rows = self.store.query(f"select rowid, body from owners where {where} order by rowid limit ?",
-                                (*params, limit + 1))
+        rows = self.store.query(
+            f"select rowid, body from owners where {where} order by rowid limit ?", (*params, limit + 1)
+        )
         return [json.loads(row["body"]) for row in rows[:limit]], (rows[limit]["rowid"] if len(rows) > limit else None)
 
     def pipelines(self, object_type: str) -> list[dict]:
@@ -371,8 +427,11 @@ class CrmStore:
         now = now_iso()
         with self.store.transaction() as db:
             for item in inputs:
-                row = db.execute("select properties from crm_objects where object_type = ? and id = ? and archived = 0 "
-                                 "and merged_into is null", (kind.name, ids.get(item.key, -1))).fetchone()
+                row = db.execute(
+                    "select properties from crm_objects where object_type = ? and id = ? and archived = 0 "
+                    "and merged_into is null",
+                    (kind.name, ids.get(item.key, -1)),
+                ).fetchone()
                 if row is None:
                     missing.append(item.key)
                     continue
@@ -386,19 +445,25 @@ class CrmStore:
         now = now_iso()
         created = set()
         with self.store.transaction() as db:
-            next_id = db.execute("select coalesce(max(id), 0) + 1 from crm_objects where object_type = ?",
-                                 (kind.name,)).fetchone()[0]
+            next_id = db.execute(
+                "select coalesce(max(id), 0) + 1 from crm_objects where object_type = ?", (kind.name,)
+            ).fetchone()[0]
             for item in inputs:
                 identity = {item.id_property: item.key.lower() if item.id_property == "email" else item.key}
                 if item.key in ids:
-                    row = db.execute("select properties from crm_objects where object_type = ? and id = ?",
-                                     (kind.name, ids[item.key])).fetchone()
+                    row = db.execute(
+                        "select properties from crm_objects where object_type = ? and id = ?",
+                        (kind.name, ids[item.key]),
+                    ).fetchone()
                     self._write(db, kind, ids[item.key], json.loads(row["properties"]), item.values, now)
                     continue
                 ids[item.key] = next_id
                 created.add(next_id)
-                db.execute("insert into crm_objects (object_type, id, created_at, updated_at, archived, properties) "
-                           "values (?, ?, ?, ?, 0, '{}')", (kind.name, next_id, now, now))
+                db.execute(
+                    "insert into crm_objects (object_type, id, created_at, updated_at, archived, properties) "
+                    "values (?, ?, ?, ?, 0, '{}')",
+                    (kind.name, next_id, now, now),
+                )
                 self._write(db, kind, next_id, {}, {**item.values, **identity}, now)
                 next_id += 1
         records = self.by_ids(kind, [ids[item.key] for item in inputs])
@@ -408,13 +473,17 @@ class CrmStore:
         keys = [item.key for item in inputs]
         if len(set(keys)) < len(keys):
             duplicates = sorted({key for key in keys if keys.count(key) > 1})
-            raise HubSpotError(400, "VALIDATION_ERROR",
-                               f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique")
+            raise HubSpotError(
+                400, "VALIDATION_ERROR", f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique"
+            )
         by_property: dict[str | None, list[str]] = {}
         for item in inputs:
             by_property.setdefault(item.id_property, []).append(item.key)
-        return {key: record_id for id_property, group in by_property.items()
-                for key, record_id in self.ids_by(kind, id_property, group).items()}
+        return {
+            key: record_id
+            for id_property, group in by_property.items()
+            for key, record_id in self.ids_by(kind, id_property, group).items()
+        }
 
     @staticmethod
     def _write(db, kind: ObjectKind, record_id: int, stored: dict, values: dict, now: str) -> None:
@@ -423,7 +492,11 @@ class CrmStore:
         changed = {name: value for name, value in values.items() if stored.get(name) != value}
         if not changed:
             return
-        db.execute("update crm_objects set properties = ?, updated_at = ? where object_type = ? and id = ?",
-                   (json.dumps({**stored, **changed}, ensure_ascii=False), now, kind.name, record_id))
-        db.executemany("insert into crm_property_history values (?, ?, ?, ?, ?, 'INTEGRATION')",
-                       [(kind.name, record_id, name, value, now) for name, value in changed.items()])
+        db.execute(
+            "update crm_objects set properties = ?, updated_at = ? where object_type = ? and id = ?",
+            (json.dumps({**stored, **changed}, ensure_ascii=False), now, kind.name, record_id),
+        )
+        db.executemany(
+            "insert into crm_property_history values (?, ?, ?, ?, ?, 'INTEGRATION')",
+            [(kind.name, record_id, name, value, now) for name, value in changed.items()],
+        )

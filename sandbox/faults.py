@@ -38,21 +38,24 @@ class FaultSpecError(ValueError):
 class Limits:
     """The vendors' published limits, as the stand-ins enforce them."""
 
-    crm_requests_per_10s: int = 100         # HubSpot private app burst limit
-    crm_batch_inputs: int = 100              # HubSpot batch endpoints
-    marketing_requests_per_20s: int = 100    # Marketo: 606 past this
+    crm_requests_per_10s: int = 100  # HubSpot private app burst limit
+    crm_batch_inputs: int = 100  # HubSpot batch endpoints
+    marketing_requests_per_20s: int = 100  # Marketo: 606 past this
     marketing_concurrent_requests: int = 10  # Marketo: 615 past this
-    marketing_daily_quota: int = 50_000      # Marketo: 607 past this
-    marketing_token_ttl_s: int = 3600        # Marketo access token lifetime
-    marketing_batch_records: int = 300       # Marketo leads.json
+    marketing_daily_quota: int = 50_000  # Marketo: 607 past this
+    marketing_token_ttl_s: int = 3600  # Marketo access token lifetime
+    marketing_batch_records: int = 300  # Marketo leads.json
 
     def under_pressure(self, factor: float) -> Limits:
         """Every rate limit scaled by ``factor`` (at least 1)."""
         scale = lambda value: max(1, int(value * factor))  # noqa: E731
-        return replace(self, crm_requests_per_10s=scale(self.crm_requests_per_10s),
-                       marketing_requests_per_20s=scale(self.marketing_requests_per_20s),
-                       marketing_concurrent_requests=scale(self.marketing_concurrent_requests),
-                       marketing_daily_quota=scale(self.marketing_daily_quota))
+        return replace(
+            self,
+            crm_requests_per_10s=scale(self.crm_requests_per_10s),
+            marketing_requests_per_20s=scale(self.marketing_requests_per_20s),
+            marketing_concurrent_requests=scale(self.marketing_concurrent_requests),
+            marketing_daily_quota=scale(self.marketing_daily_quota),
+        )
 
 
 @dataclass(frozen=True)

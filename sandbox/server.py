@@ -33,9 +33,17 @@ def write_owner_calendars(path: Path, dataset: Dataset) -> None:
     with open(partial, "w", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(OWNER_CALENDAR_COLUMNS)
-        writer.writerows((owner["id"], owner["email"], owner["timeZone"], owner["country"],
-                          owner["workingHours"]["start"], owner["workingHours"]["end"])
-                         for owner in dataset.rows("owners"))
+        writer.writerows(
+            (
+                owner["id"],
+                owner["email"],
+                owner["timeZone"],
+                owner["country"],
+                owner["workingHours"]["start"],
+                owner["workingHours"]["end"],
+            )
+            for owner in dataset.rows("owners")
+        )
     partial.replace(path)
 
 
@@ -51,8 +59,7 @@ def write_connection_file(path: Path, connections: dict) -> None:
 class SandboxServer:
     """The sandbox's HTTP server; ``port=0`` picks a free port."""
 
-    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
-                 live: LiveSettings | None = None):
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, live: LiveSettings | None = None):
         self.sandbox = sandbox
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -64,7 +71,8 @@ class SandboxServer:
         config = uvicorn.Config(create_app(sandbox), log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._background = SandboxBackground(
-            sandbox, live, self.base_url, serving=lambda: self._server.started and not self._server.should_exit)
+            sandbox, live, self.base_url, serving=lambda: self._server.started and not self._server.should_exit
+        )
         self._thread: threading.Thread | None = None
 
     def connections(self) -> dict:
@@ -74,8 +82,9 @@ class SandboxServer:
         """Write how to reach the sandbox, pointing at the company's owner calendars written beside it."""
         calendars = connection_file.with_name(f"{connection_file.stem}-owner-calendars.csv")
         write_owner_calendars(calendars, self.sandbox.dataset)
-        write_connection_file(connection_file,
-                              self.connections() | {"calendars": {"owner_calendars_file": calendars.name}})
+        write_connection_file(
+            connection_file, self.connections() | {"calendars": {"owner_calendars_file": calendars.name}}
+        )
 
     def serve_forever(self) -> None:
         self._background.start()
@@ -108,9 +117,14 @@ class SandboxServer:
         self.stop()
 
 
-def build_sandbox(state_dir: Path, scale: str = "tiny", seed: int = 7,
-                  dataset_dir: Path | None = None, faults: Faults | None = None,
-                  webhooks: WebhookSettings | None = None) -> Sandbox:
+def build_sandbox(
+    state_dir: Path,
+    scale: str = "tiny",
+    seed: int = 7,
+    dataset_dir: Path | None = None,
+    faults: Faults | None = None,
+    webhooks: WebhookSettings | None = None,
+) -> Sandbox:
     """The sandbox whose state lives in ``state_dir``: reused when it is there (so what was written
     to it is kept across restarts), otherwise built from ``dataset_dir`` or from a company
     generated at this scale and seed. Credentials are fresh for every run, so none is committed."""
@@ -122,8 +136,17 @@ def build_sandbox(state_dir: Path, scale: str = "tiny", seed: int = 7,
         SandboxStore.build(Dataset(dataset_dir), database)
     store = SandboxStore(database)
     dataset = Dataset(Path(store.query_one("select value from meta where key = 'dataset'")["value"]))
-    return Sandbox(store, dataset, crm_access_token=secrets.token_urlsafe(24), faults=faults,
-                   marketing_client_id=secrets.token_urlsafe(16), marketing_client_secret=secrets.token_urlsafe(24),
-                   website=Website(write_key=secrets.token_urlsafe(24), events_dir=state_dir / "web-events"),
-                   webhooks=WebhookSender(webhooks or WebhookSettings(), crm_client_secret=secrets.token_urlsafe(32),
-                                          marketing_secret=secrets.token_urlsafe(32)))
+    return Sandbox(
+        store,
+        dataset,
+        crm_access_token=secrets.token_urlsafe(24),
+        faults=faults,
+        marketing_client_id=secrets.token_urlsafe(16),
+        marketing_client_secret=secrets.token_urlsafe(24),
+        website=Website(write_key=secrets.token_urlsafe(24), events_dir=state_dir / "web-events"),
+        webhooks=WebhookSender(
+            webhooks or WebhookSettings(),
+            crm_client_secret=secrets.token_urlsafe(32),
+            marketing_secret=secrets.token_urlsafe(32),
+        ),
+    )

@@ -63,29 +63,60 @@ _LOADERS: dict[str, tuple[str, tuple[str, ...], Callable[[dict], tuple]]] = {
     "crm_objects": (
         "crm_objects",
         ("object_type", "id", "created_at", "updated_at", "archived", "archived_at", "merged_into", "properties"),
-        lambda r: (r["objectType"], int(r["id"]), r["createdAt"], r["updatedAt"], int(bool(r.get("archived"))),
-                   r.get("archivedAt"), None if r.get("mergedInto") is None else int(r["mergedInto"]),
-                   _dump(r["properties"]))),
+        lambda r: (
+            r["objectType"],
+            int(r["id"]),
+            r["createdAt"],
+            r["updatedAt"],
+            int(bool(r.get("archived"))),
+            r.get("archivedAt"),
+            None if r.get("mergedInto") is None else int(r["mergedInto"]),
+            _dump(r["properties"]),
+        ),
+    ),
     "crm_property_history": (
-        "crm_property_history", ("object_type", "id", "property", "value", "timestamp", "source_type"),
-        lambda r: (r["objectType"], int(r["id"]), r["property"], r.get("value"), r["timestamp"],
-                   r.get("sourceType", "CRM_UI"))),
+        "crm_property_history",
+        ("object_type", "id", "property", "value", "timestamp", "source_type"),
+        lambda r: (
+            r["objectType"],
+            int(r["id"]),
+            r["property"],
+            r.get("value"),
+            r["timestamp"],
+            r.get("sourceType", "CRM_UI"),
+        ),
+    ),
     "crm_associations": (
-        "crm_associations", ("from_type", "from_id", "to_type", "to_id", "association_type"),
-        lambda r: (r["fromType"], int(r["fromId"]), r["toType"], int(r["toId"]), r["associationType"])),
-    "crm_pipelines": ("crm_pipelines", ("id", "object_type", "body"),
-                      lambda r: (str(r["id"]), r.get("objectType", "deals"), _dump(r))),
-    "marketing_leads": ("marketing_leads", ("id", "email", "updated_at", "deleted_at", "body"),
-                        lambda r: (int(r["id"]), r.get("email"), r.get("updatedAt"), r.get("deletedAt"), _dump(r))),
+        "crm_associations",
+        ("from_type", "from_id", "to_type", "to_id", "association_type"),
+        lambda r: (r["fromType"], int(r["fromId"]), r["toType"], int(r["toId"]), r["associationType"]),
+    ),
+    "crm_pipelines": (
+        "crm_pipelines",
+        ("id", "object_type", "body"),
+        lambda r: (str(r["id"]), r.get("objectType", "deals"), _dump(r)),
+    ),
+    "marketing_leads": (
+        "marketing_leads",
+        ("id", "email", "updated_at", "deleted_at", "body"),
+        lambda r: (int(r["id"]), r.get("email"), r.get("updatedAt"), r.get("deletedAt"), _dump(r)),
+    ),
     "marketing_activities": (
-        "marketing_activities", ("id", "lead_id", "activity_date", "activity_type_id", "body"),
-        lambda r: (int(r["id"]), int(r["leadId"]), r["activityDate"], int(r["activityTypeId"]), _dump(r))),
+        "marketing_activities",
+        ("id", "lead_id", "activity_date", "activity_type_id", "body"),
+        lambda r: (int(r["id"]), int(r["leadId"]), r["activityDate"], int(r["activityTypeId"]), _dump(r)),
+    ),
     "marketing_programs": ("marketing_programs", ("id", "body"), lambda r: (int(r["id"]), _dump(r))),
     "marketing_program_members": (
-        "marketing_program_members", ("program_id", "lead_id", "updated_at", "body"),
-        lambda r: (int(r["programId"]), int(r["leadId"]), r.get("updatedAt"), _dump(r))),
-    "web_events": ("web_events", ("message_id", "timestamp", "body"),
-                   lambda r: (r["messageId"], r["timestamp"], _dump(r))),
+        "marketing_program_members",
+        ("program_id", "lead_id", "updated_at", "body"),
+        lambda r: (int(r["programId"]), int(r["leadId"]), r.get("updatedAt"), _dump(r)),
+    ),
+    "web_events": (
+        "web_events",
+        ("message_id", "timestamp", "body"),
+        lambda r: (r["messageId"], r["timestamp"], _dump(r)),
+    ),
 }
 
 
@@ -114,8 +145,10 @@ class SandboxStore:
                     db.executemany(insert, batch)
                     batch.clear()
             db.executemany(insert, batch)
-        db.executemany("insert into meta values (?, ?)",
-                       [("manifest", _dump(dataset.manifest.as_json())), ("dataset", str(dataset.folder))])
+        db.executemany(
+            "insert into meta values (?, ?)",
+            [("manifest", _dump(dataset.manifest.as_json())), ("dataset", str(dataset.folder))],
+        )
         db.commit()
         db.close()
         partial.replace(path)  # a crash mid-build never leaves a half-built store behind

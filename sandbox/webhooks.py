@@ -55,13 +55,24 @@ OBJECT_TYPE_IDS = {"contacts": "0-1", "tasks": "0-27", "meetings": "0-47", "call
 
 # HubSpot signs the URI with these characters decoded (its documented table); the ``?`` that starts the
 # query string is never encoded in the first place.
-_SIGNED_URI_DECODING = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
-                        "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
+_SIGNED_URI_DECODING = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
 _ENCODED_IN_URI = re.compile("|".join(_SIGNED_URI_DECODING), re.IGNORECASE)
 
 
-def hubspot_signature_v3(client_secret: str, method: str, uri: str, body: bytes | str,
-                         timestamp: str | int) -> str:
+def hubspot_signature_v3(client_secret: str, method: str, uri: str, body: bytes | str, timestamp: str | int) -> str:
     """HubSpot's v3 signature: base64 of HMAC-SHA256, keyed with the app's client secret, over
     method + URI + body + timestamp (UTF-8)."""
     uri = _ENCODED_IN_URI.sub(lambda match: _SIGNED_URI_DECODING[match.group(0).upper()], uri)
@@ -70,9 +81,16 @@ def hubspot_signature_v3(client_secret: str, method: str, uri: str, body: bytes 
     return base64.b64encode(hmac.new(client_secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
-def verify_hubspot_signature_v3(client_secret: str, method: str, uri: str, body: bytes | str,
-                                timestamp: str | None, signature: str | None, now_ms: int,
-                                max_age_ms: int = SIGNATURE_MAX_AGE_MS) -> bool:
+def verify_hubspot_signature_v3(
+    client_secret: str,
+    method: str,
+    uri: str,
+    body: bytes | str,
+    timestamp: str | None,
+    signature: str | None,
+    now_ms: int,
+    max_age_ms: int = SIGNATURE_MAX_AGE_MS,
+) -> bool:
     """Whether a request carries a valid ``X-HubSpot-Signature-v3`` for ``X-HubSpot-Request-Timestamp``
     ``timestamp`` (ms), as of ``now_ms``. ``uri`` is the full URL the request was sent to."""
     if not signature or not timestamp:
@@ -88,29 +106,54 @@ def verify_hubspot_signature_v3(client_secret: str, method: str, uri: str, body:
 
 
 def contact_created(contact_id: int, change_source: str) -> dict:
-    return {"subscriptionType": "contact.creation", "objectId": contact_id, "changeFlag": "NEW",
-            "changeSource": change_source}
+    return {
+        "subscriptionType": "contact.creation",
+        "objectId": contact_id,
+        "changeFlag": "NEW",
+        "changeSource": change_source,
+    }
 
 
 def property_changed(contact_id: int, name: str, value: str | None, change_source: str) -> dict:
-    return {"subscriptionType": "contact.propertyChange", "objectId": contact_id, "propertyName": name,
-            "propertyValue": value, "changeSource": change_source}
+    return {
+        "subscriptionType": "contact.propertyChange",
+        "objectId": contact_id,
+        "propertyName": name,
+        "propertyValue": value,
+        "changeSource": change_source,
+    }
 
 
 def contact_deleted(contact_id: int, change_source: str) -> dict:
-    return {"subscriptionType": "contact.deletion", "objectId": contact_id, "changeFlag": "DELETED",
-            "changeSource": change_source}
+    return {
+        "subscriptionType": "contact.deletion",
+        "objectId": contact_id,
+        "changeFlag": "DELETED",
+        "changeSource": change_source,
+    }
 
 
 def contacts_merged(primary_id: int, merged_ids: list[int], properties_moved: int, change_source: str) -> dict:
-    return {"subscriptionType": "contact.merge", "objectId": primary_id, "changeFlag": "MERGED",
-            "changeSource": change_source, "primaryObjectId": primary_id, "mergedObjectIds": merged_ids,
-            "newObjectId": primary_id, "numberOfPropertiesMoved": properties_moved}
+    return {
+        "subscriptionType": "contact.merge",
+        "objectId": primary_id,
+        "changeFlag": "MERGED",
+        "changeSource": change_source,
+        "primaryObjectId": primary_id,
+        "mergedObjectIds": merged_ids,
+        "newObjectId": primary_id,
+        "numberOfPropertiesMoved": properties_moved,
+    }
 
 
 def object_created(object_type: str, object_id: int, change_source: str) -> dict:
-    return {"subscriptionType": "object.creation", "objectTypeId": OBJECT_TYPE_IDS[object_type],
-            "objectId": object_id, "changeFlag": "CREATED", "changeSource": change_source}
+    return {
+        "subscriptionType": "object.creation",
+        "objectTypeId": OBJECT_TYPE_IDS[object_type],
+        "objectId": object_id,
+        "changeFlag": "CREATED",
+        "changeSource": change_source,
+    }
 
 
 def _compact(value: object) -> bytes:
@@ -125,9 +168,9 @@ def _now_ms() -> int:
 class WebhookSettings:
     crm_url: str | None = None
     marketing_url: str | None = None
-    max_attempts: int = 10         # HubSpot's documented maximum
-    first_retry_s: float = 1.0     # doubles after every failed attempt…
-    max_retry_s: float = 300.0     # …up to this
+    max_attempts: int = 10  # HubSpot's documented maximum
+    first_retry_s: float = 1.0  # doubles after every failed attempt…
+    max_retry_s: float = 300.0  # …up to this
     timeout_s: float = 5.0
 
 
@@ -168,12 +211,23 @@ class WebhookSender:
         url = self.settings.crm_url
         if not url:
             return
-        subscribed = [(SUBSCRIPTIONS.get((event["subscriptionType"], event.get("propertyName"))), event)
-                      for event in events]
-        envelopes = [{"eventId": next(self._event_ids), "subscriptionId": subscription, "portalId": PORTAL_ID,
-                      "appId": APP_ID, "occurredAt": occurred_at_ms,
-                      "subscriptionType": event["subscriptionType"], "attemptNumber": 0, **event}
-                     for subscription, event in subscribed if subscription]
+        subscribed = [
+            (SUBSCRIPTIONS.get((event["subscriptionType"], event.get("propertyName"))), event) for event in events
+        ]
+        envelopes = [
+            {
+                "eventId": next(self._event_ids),
+                "subscriptionId": subscription,
+                "portalId": PORTAL_ID,
+                "appId": APP_ID,
+                "occurredAt": occurred_at_ms,
+                "subscriptionType": event["subscriptionType"],
+                "attemptNumber": 0,
+                **event,
+            }
+            for subscription, event in subscribed
+            if subscription
+        ]
         if not envelopes:
             return
 
@@ -191,14 +245,23 @@ class WebhookSender:
 
         self._schedule(_Delivery(url, render), delay_s=0)
 
-    def notify_marketing(self, event: str, lead_id: int, email: str | None, changed_fields: dict,
-                         occurred_at: str) -> None:
+    def notify_marketing(
+        self, event: str, lead_id: int, email: str | None, changed_fields: dict, occurred_at: str
+    ) -> None:
         """Queue one Marketo-style webhook about a lead."""
         url = self.settings.marketing_url
         if not url:
             return
-        body = _compact({"webhookId": str(uuid.uuid4()), "event": event, "leadId": lead_id, "email": email,
-                         "changedFields": changed_fields, "occurredAt": occurred_at})
+        body = _compact(
+            {
+                "webhookId": str(uuid.uuid4()),
+                "event": event,
+                "leadId": lead_id,
+                "email": email,
+                "changedFields": changed_fields,
+                "occurredAt": occurred_at,
+            }
+        )
         headers = {"Content-Type": "application/json", MARKETO_SECRET_HEADER: self.marketing_secret}
         self._schedule(_Delivery(url, lambda _attempt: (body, headers)), delay_s=0)
 

@@ -2,37 +2,243 @@
 
 import os
 import tempfile
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-# Set before anything imports the pipeline: the code location reads its data home at import.
+from pipeline.settings import apply_environment_defaults
+
+# Set before anything imports the code location (pipeline.definitions), which reads its settings at import.
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="handoff-test-home-"))
 os.environ["HANDOFF_HOME"] = str(SESSION_HOME)
 os.environ.pop("HANDOFF_CONNECTION_FILE", None)
 for name in ("HANDOFF_CRM_BASE_URL", "HANDOFF_CRM_ACCESS_TOKEN"):
     os.environ.pop(name, None)
+# The tests load with dlt and build with dbt as the commands do, with the same tool settings.
+apply_environment_defaults()
+
+
+LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    """Each test is marked by its layer's folder (`pytest -m unit` runs the quick part); the
+    end-to-end tests, which run the whole graph, are also `slow`."""
+    for item in items:
+        layer = next((part for part in item.path.parts if part in LAYERS), None)
+        if layer:
+            item.add_marker(layer)
+        if layer == "e2e":
+            item.add_marker("slow")
 
 
 def pytest_configure(config):
     """Before the workers start (the suite runs on every core): write the contract's seeds and parse
     dbt's manifest once, where every worker finding them missing on a fresh clone would write them at once."""
     if not hasattr(config, "workerinput"):
+        from pipeline.settings import load_settings
         from pipeline.transform.assets import dbt_project
 
-        dbt_project()
+        dbt_project(load_settings())
 
 
 @pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory):
-    """The tiny company (seed 7), generated once per test session as of a fixed hour: generated as of
-    the hour the suite runs, its counts (live contacts, open leads) would change with the clock."""
+def company_now():
+    """The moment the generated companies are simulated up to: a Monday morning just after Europe left
+    summer time, so calendars must cross the change. Generated as of the hour the suite runs, a
+    company's counts (live contacts, open leads) would change with the clock."""
+    return datetime(2026, 11, 2, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, company_now):
+    """The tiny company (seed 7) as of ``company_now``, generated once per test session (per worker)."""
     from sandbox.simulation import generate
 
     folder = tmp_path_factory.mktemp("tiny-dataset")
-    generate(folder, scale="tiny", seed=7, now=datetime(2026, 11, 2, 12, tzinfo=timezone.utc))
+    generate(folder, scale="tiny", seed=7, now=company_now)
     return folder
+
+
+@pytest.fixture(scope="session")
+def clean_tiny_dataset(tmp_path_factory, company_now):
+    """The tiny company (seed 7) as of ``company_now`` without malformed records, so a full sync
+    passes the quality gate every time; generated once per test session (per worker)."""
+    from sandbox.simulation import generate
+
+    folder = tmp_path_factory.mktemp("clean-tiny-dataset")
+    generate(folder, scale="tiny", seed=7, now=company_now, malformed_share=0)
+    return folder
+
+
+@dataclass(frozen=True)
+class MarketoCompany:
+    """A hand-made Marketo company (``folder``, a dataset folder), small enough that every expectation
+    on it is exact. Leads 1-7 (1 "ava@acme.com" an MQL, 5 deleted, 6 and 7 sharing "dup@hooli.com"),
+    a New Lead activity for each, 20 engagements, one lead status change (id 50), one delete (id 60),
+    programs 1001-1003, and four program memberships (three of them in 1001)."""
+
+    folder: Path
+    now: datetime
+    activities: tuple[dict, ...]
+
+    @staticmethod
+    def in_listing_order(activities) -> list[int]:
+        """The activities' ids in the order Marketo lists them: by activity date, then id."""
+        return [a["id"] for a in sorted(activities, key=lambda a: (a["activityDate"], a["id"]))]
+
+
+def _marketo_lead(lead_id: int, email: str, first: str, last: str, status: str, **extra) -> dict:
+    created = f"2025-01-0{lead_id + 1}T09:00:00.000Z"
+    return {
+        "id": lead_id,
+        "email": email,
+        "firstName": first,
+        "lastName": last,
+        "company": email.split("@")[1].split(".")[0].title(),
+        "leadScore": 10 * lead_id,
+        "leadStatus": status,
+        "leadSource": "Website",
+        "createdAt": created,
+        "updatedAt": created,
+        **extra,
+    }
+
+
+def _marketo_activity(
+    activity_id: int, lead_id: int, type_id: int, date: str, primary: tuple | None = None, attributes: tuple = ()
+) -> dict:
+    return {
+        "id": activity_id,
+        "marketoGUID": str(activity_id),
+        "leadId": lead_id,
+        "activityDate": date,
+        "activityTypeId": type_id,
+        **({"primaryAttributeValueId": primary[0], "primaryAttributeValue": primary[1]} if primary else {}),
+        "attributes": [{"name": name, "value": value} for name, value in attributes],
+    }
+
+
+@pytest.fixture(scope="session")
+def marketo_company(tmp_path_factory) -> MarketoCompany:
+    """The hand-made Marketo company, written once per test session (per worker); the marketing
+    stand-in's tests and the Marketo SDK's tests serve it."""
+    from sandbox.dataset import DatasetWriter, iso
+
+    engagement_types = (1, 2, 6, 7, 10, 11, 22, 104)
+    leads = [
+        _marketo_lead(1, "ava@acme.com", "Ava", "Brooks", "MQL"),
+        _marketo_lead(2, "liam@globex.io", "Liam", "Carter", "Lead"),
+        _marketo_lead(3, "mia@initech.de", "Mia", "Schneider", "Lead"),
+        _marketo_lead(4, "noah@hooli.com", "Noah", "Wilson", "Lead"),
+        _marketo_lead(5, "zoe@wonka.fr", "Zoe", "Martin", "Lead", deletedAt="2025-03-10T12:00:00.000Z"),
+        _marketo_lead(6, "dup@hooli.com", "Dee", "Upton", "Lead"),
+        _marketo_lead(7, "dup@hooli.com", "Dee", "Upton", "Lead"),
+    ]
+    # Ids do not follow dates on purpose: listings must order by activity date, then id.
+    activities = [
+        *(
+            _marketo_activity(
+                100 + lead["id"], lead["id"], 12, lead["createdAt"], attributes=(("Source Type", "Web form fill"),)
+            )
+            for lead in leads
+        ),
+        *(
+            _marketo_activity(
+                number + 1,
+                number % 4 + 1,
+                engagement_types[number % 8],
+                iso(datetime(2025, 1, 10, 10, tzinfo=UTC) + timedelta(days=4 * number)),
+                primary=(900 + number, f"asset-{number}"),
+            )
+            for number in range(20)
+        ),
+        # Same moment as engagement 8 (Feb 7): the id breaks the tie.
+        _marketo_activity(
+            50,
+            1,
+            13,
+            "2025-02-07T10:00:00.000Z",
+            primary=(57, "Lead Status"),
+            attributes=(("New Value", "MQL"), ("Old Value", "Lead"), ("Reason", "Score reached 40")),
+        ),
+        _marketo_activity(
+            60, 5, 37, "2025-03-10T12:00:00.000Z", primary=(5, "Zoe Martin"), attributes=(("Remove from CRM", False),)
+        ),
+    ]
+    programs = [
+        {
+            "id": 1001,
+            "name": "Webinar: Pipeline 101",
+            "type": "Event",
+            "channel": "Webinar",
+            "status": "",
+            "createdAt": "2025-01-01T08:00:00.000Z",
+            "updatedAt": "2025-01-15T08:00:00.000Z",
+        },
+        {
+            "id": 1002,
+            "name": "Nurture: Onboarding",
+            "type": "Engagement",
+            "channel": "Nurture",
+            "status": "on",
+            "createdAt": "2025-01-01T08:00:00.000Z",
+            "updatedAt": "2025-02-20T08:00:00.000Z",
+        },
+        {
+            "id": 1003,
+            "name": "Content: ROI guide",
+            "type": "Default",
+            "channel": "Content",
+            "status": "",
+            "createdAt": "2025-01-01T08:00:00.000Z",
+            "updatedAt": "2025-03-05T08:00:00.000Z",
+        },
+    ]
+    members = [
+        {
+            "programId": 1001,
+            "leadId": 1,
+            "progressionStatus": "Attended",
+            "membershipDate": "2025-01-16T10:00:00.000Z",
+            "reachedSuccess": True,
+            "updatedAt": "2025-01-21T10:00:00.000Z",
+        },
+        {
+            "programId": 1001,
+            "leadId": 2,
+            "progressionStatus": "Registered",
+            "membershipDate": "2025-01-17T10:00:00.000Z",
+            "reachedSuccess": False,
+            "updatedAt": "2025-01-18T10:00:00.000Z",
+        },
+        {
+            "programId": 1001,
+            "leadId": 3,
+            "progressionStatus": "Attended",
+            "membershipDate": "2025-01-18T10:00:00.000Z",
+            "reachedSuccess": True,
+            "updatedAt": "2025-02-02T10:00:00.000Z",
+        },
+        {
+            "programId": 1002,
+            "leadId": 4,
+            "progressionStatus": "Member",
+            "membershipDate": "2025-02-20T10:00:00.000Z",
+            "reachedSuccess": False,
+            "updatedAt": "2025-02-20T10:00:00.000Z",
+        },
+    ]
+    now = datetime(2025, 4, 1, tzinfo=UTC)
+    folder = tmp_path_factory.mktemp("marketo-company")
+    with DatasetWriter(folder, scale="custom", seed=None, now=now) as dataset:
+        dataset.write_all("marketing_leads", leads)
+        dataset.write_all("marketing_activities", activities)
+        dataset.write_all("marketing_programs", programs)
+        dataset.write_all("marketing_program_members", members)
+    return MarketoCompany(folder, now, tuple(activities))
 
 
 @pytest.fixture
@@ -65,8 +271,9 @@ class _Receiver:
                     failing = receiver.fail_next > 0
                     receiver.fail_next -= failing
                     if not failing:
-                        receiver.posts.append({"path": self.path, "headers": dict(self.headers),
-                                               "json": json.loads(body)})
+                        receiver.posts.append(
+                            {"path": self.path, "headers": dict(self.headers), "json": json.loads(body)}
+                        )
                 self.send_response(503 if failing else 200)
                 self.end_headers()
 

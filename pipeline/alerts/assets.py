@@ -6,8 +6,8 @@ notices are sent by a sensor in the daemon, which must not take the warehouse's 
 a running sync; the sensor's own cursor sends each failed run's notice once.
 """
 
-import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import cast
 
 import dagster as dg
 import duckdb
@@ -16,7 +16,7 @@ from pipeline.alerts.channels import ChannelError, configured_channels
 from pipeline.alerts.notices import digest_notice, run_failure_notice, sla_notice
 from pipeline.alerts.outbox import Outbox
 from pipeline.resources import SourceConnections, Warehouse, query_rows
-from pipeline.settings import WAREHOUSE_POOL
+from pipeline.settings import WAREHOUSE_POOL, Settings, load_settings
 
 SLA_NOTICES_MODEL = dg.AssetKey(["alerts", "alerts_sla_notices"])
 # The notices are built in the same dbt step as fct_handoffs; depending on it too is what lets the
@@ -30,22 +30,36 @@ def _send_through_outbox(context, db: duckdb.DuckDBPyConnection, notices) -> dic
     queued = outbox.queue(notices, [channel.name for channel in channels])
     delivery = outbox.deliver(channels)
     if not channels and notices:
-        context.log.warning(f"{len(notices)} notices are due but no alert channel is configured "
-                            "(HANDOFF_ALERT_SLACK_WEBHOOK_URL, HANDOFF_ALERT_WEBHOOK_URL, HANDOFF_SMTP_HOST)")
+        context.log.warning(
+            f"{len(notices)} notices are due but no alert channel is configured "
+            "(HANDOFF_ALERT_SLACK_WEBHOOK_URL, HANDOFF_ALERT_WEBHOOK_URL, HANDOFF_SMTP_HOST)"
+        )
     for where, error in delivery.errors.items():
         context.log.warning(f"notice {where} not delivered, kept for the next run: {error}")
-    return {"notices_due": len(notices), "channels": ", ".join(c.name for c in channels) or "none",
-            "queued": queued, "delivered": delivery.delivered, "failed": delivery.failed, **outbox.summary()}
+    return {
+        "notices_due": len(notices),
+        "channels": ", ".join(c.name for c in channels) or "none",
+        "queued": queued,
+        "delivered": delivery.delivered,
+        "failed": delivery.failed,
+        **outbox.summary(),
+    }
 
 
-@dg.asset(key=["alerting", "sla_notices"], deps=[SLA_NOTICES_MODEL, FCT_HANDOFFS], group_name="alerts",
-          kinds={"python"}, owners=["team:revenue-operations"],
-          pool=WAREHOUSE_POOL,
-          description="Sends each at-risk, breached and escalated SLA notice of alerts.alerts_sla_notices once "
-                      "per channel (Slack-compatible webhook, JSON webhook, e-mail) through the outbox "
-                      "alerting.outbox; failed deliveries are retried on later runs.")
-def sla_notices(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                connections: SourceConnections) -> dg.MaterializeResult:
+@dg.asset(
+    key=["alerting", "sla_notices"],
+    deps=[SLA_NOTICES_MODEL, FCT_HANDOFFS],
+    group_name="alerts",
+    kinds={"python"},
+    owners=["team:revenue-operations"],
+    pool=WAREHOUSE_POOL,
+    description="Sends each at-risk, breached and escalated SLA notice of alerts.alerts_sla_notices once "
+    "per channel (Slack-compatible webhook, JSON webhook, e-mail) through the outbox "
+    "alerting.outbox; failed deliveries are retried on later runs.",
+)
+def sla_notices(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, connections: SourceConnections
+) -> dg.MaterializeResult:
     crm_base_url = connections.load().crm.base_url
     with warehouse.connect() as db:
         notices = [sla_notice(row, crm_base_url) for row in query_rows(db, "select * from alerts.alerts_sla_notices")]
@@ -56,7 +70,7 @@ def sla_notices(context: dg.AssetExecutionContext, warehouse: Warehouse,
 @dg.op(required_resource_keys={"warehouse"}, pool=WAREHOUSE_POOL)
 def send_daily_digest(context: dg.OpExecutionContext) -> None:
     """Each owner's and each team's digest of the handoffs waiting for a first touch, once a day."""
-    day = datetime.now(timezone.utc).date().isoformat()
+    day = datetime.now(UTC).date().isoformat()
     with context.resources.warehouse.connect() as db:
         notices = [digest_notice(row, day) for row in query_rows(db, "select * from alerts.alerts_daily_digest")]
         metadata = _send_through_outbox(context, db, notices)
@@ -68,25 +82,34 @@ def daily_sla_digest():
     send_daily_digest()
 
 
-def daily_digest_schedule() -> dg.ScheduleDefinition:
+def daily_digest_schedule(settings: Settings) -> dg.ScheduleDefinition:
     """At ``HANDOFF_DIGEST_CRON`` (default 08:00 on weekdays) in ``HANDOFF_TIMEZONE``."""
-    return dg.ScheduleDefinition(name="daily_sla_digest_schedule", job=daily_sla_digest,
-                                 cron_schedule=os.environ.get("HANDOFF_DIGEST_CRON", "0 8 * * 1-5"),
-                                 execution_timezone=os.environ.get("HANDOFF_TIMEZONE", "UTC"),
-                                 default_status=dg.DefaultScheduleStatus.RUNNING)
+    return dg.ScheduleDefinition(
+        name="daily_sla_digest_schedule",
+        job=daily_sla_digest,
+        cron_schedule=settings.digest_cron,
+        execution_timezone=settings.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
 
 
 def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
-    evaluations = [record.event_log_entry.dagster_event.event_specific_data for record in records]
-    return sorted(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
-                  if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR)
+    evaluations = [
+        cast(dg.AssetCheckEvaluation, record.event_log_entry.get_dagster_event().event_specific_data)
+        for record in records
+    ]
+    return sorted(
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in evaluations
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    )
 
 
 def notify_operators(context: dg.RunStatusSensorContext, message: str) -> None:
     run = context.dagster_run
     checks = failed_blocking_checks(context.instance, run.run_id)
-    base_url = os.environ.get("HANDOFF_DAGSTER_URL", "http://127.0.0.1:3000").rstrip("/")
+    base_url = load_settings().dagster_url.rstrip("/")
     notice = run_failure_notice(run.job_name, run.run_id, message, checks, f"{base_url}/runs/{run.run_id}")
     errors = []
     for channel in configured_channels():
@@ -98,12 +121,19 @@ def notify_operators(context: dg.RunStatusSensorContext, message: str) -> None:
         raise RuntimeError("operators' notice not delivered: " + "; ".join(errors))
 
 
-@dg.run_failure_sensor(name="operator_run_failures", default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="Tells operators when a run fails, naming the blocking checks that stopped it.")
+@dg.run_failure_sensor(
+    name="operator_run_failures",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Tells operators when a run fails, naming the blocking checks that stopped it.",
+)
 def operator_run_failures(context: dg.RunFailureSensorContext):
     notify_operators(context, context.failure_event.message or "")
 
 
-def build_alert_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[sla_notices], jobs=[daily_sla_digest], schedules=[daily_digest_schedule()],
-                          sensors=[operator_run_failures])
+def build_alert_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[sla_notices],
+        jobs=[daily_sla_digest],
+        schedules=[daily_digest_schedule(settings)],
+        sensors=[operator_run_failures],
+    )

@@ -6,7 +6,6 @@ so no channel ever logs its address or stores it in the warehouse.
 
 from __future__ import annotations
 
-import os
 import smtplib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -15,6 +14,8 @@ from typing import Protocol
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from pipeline.settings import load_settings
 
 REQUEST_TIMEOUT_S = 10
 # Escalations and operator notices reach the operators too; an owner's own notices only the owner.
@@ -34,13 +35,25 @@ class Notice:
     recipients: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
-        return {"key": self.key, "kind": self.kind, "title": self.title, "fields": self.fields,
-                "link": self.link, "recipients": list(self.recipients)}
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "title": self.title,
+            "fields": self.fields,
+            "link": self.link,
+            "recipients": list(self.recipients),
+        }
 
     @classmethod
     def from_json(cls, value: dict) -> Notice:
-        return cls(value["key"], value["kind"], value["title"], value["fields"], value.get("link"),
-                   tuple(value.get("recipients", ())))
+        return cls(
+            value["key"],
+            value["kind"],
+            value["title"],
+            value["fields"],
+            value.get("link"),
+            tuple(value.get("recipients", ())),
+        )
 
 
 class ChannelError(Exception):
@@ -56,8 +69,14 @@ class Channel(Protocol):
 def http_session() -> requests.Session:
     # Transient failures are retried within the run (honouring Retry-After); what still fails stays
     # in the outbox for the next run.
-    retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
-                  allowed_methods=None, respect_retry_after_header=True, raise_on_status=False)
+    retry = Retry(
+        total=3,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
     session = requests.Session()
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
@@ -79,12 +98,22 @@ def slack_blocks(notice: Notice) -> dict:
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": notice.title[:150]}},
         # Slack shows at most ten fields in one section.
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{label}*\n{value}"}
-                                       for label, value in list(notice.fields.items())[:10]]},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*{label}*\n{value}"} for label, value in list(notice.fields.items())[:10]
+            ],
+        },
     ]
     if notice.link:
-        blocks.append({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Open in the CRM"}, "url": notice.link}]})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open in the CRM"}, "url": notice.link}
+                ],
+            }
+        )
     return {"text": notice.title, "blocks": blocks}
 
 
@@ -157,16 +186,22 @@ def configured_channels() -> list[Channel]:
     ``HANDOFF_ALERT_WEBHOOK_URL`` and ``HANDOFF_SMTP_HOST`` (with ``HANDOFF_SMTP_PORT``,
     ``HANDOFF_SMTP_FROM``, ``HANDOFF_SMTP_USER``, ``HANDOFF_SMTP_PASSWORD``, ``HANDOFF_SMTP_STARTTLS``
     and the operators' ``HANDOFF_ALERT_EMAIL_TO``, comma-separated)."""
+    settings = load_settings()
     channels: list[Channel] = []
-    if url := os.environ.get("HANDOFF_ALERT_SLACK_WEBHOOK_URL"):
-        channels.append(SlackChannel(url))
-    if url := os.environ.get("HANDOFF_ALERT_WEBHOOK_URL"):
-        channels.append(WebhookChannel(url))
-    if host := os.environ.get("HANDOFF_SMTP_HOST"):
-        channels.append(EmailChannel(
-            host=host, port=int(os.environ.get("HANDOFF_SMTP_PORT", "25")),
-            sender=os.environ.get("HANDOFF_SMTP_FROM", "handoff@localhost"),
-            operators=tuple(a.strip() for a in os.environ.get("HANDOFF_ALERT_EMAIL_TO", "").split(",") if a.strip()),
-            username=os.environ.get("HANDOFF_SMTP_USER"), password=os.environ.get("HANDOFF_SMTP_PASSWORD"),
-            starttls=os.environ.get("HANDOFF_SMTP_STARTTLS", "").lower() in ("1", "true", "yes")))
+    if settings.alert_slack_webhook_url:
+        channels.append(SlackChannel(settings.alert_slack_webhook_url.get_secret_value()))
+    if settings.alert_webhook_url:
+        channels.append(WebhookChannel(settings.alert_webhook_url.get_secret_value()))
+    if settings.smtp_host:
+        channels.append(
+            EmailChannel(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_from,
+                operators=tuple(a.strip() for a in settings.alert_email_to.split(",") if a.strip()),
+                username=settings.smtp_user,
+                password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                starttls=settings.smtp_starttls,
+            )
+        )
     return channels

@@ -54,7 +54,9 @@ class Outbox:
         if rows:
             self.db.executemany(
                 "insert into alerting.outbox (notice_key, channel, notice_kind, notice, queued_at, attempts) "
-                "values (?, ?, ?, ?, now() at time zone 'UTC', 0) on conflict do nothing", rows)
+                "values (?, ?, ?, ?, now() at time zone 'UTC', 0) on conflict do nothing",
+                rows,
+            )
         return self._count() - before
 
     def deliver(self, channels: list[Channel]) -> Delivery:
@@ -64,7 +66,8 @@ class Outbox:
         pending = self.db.execute(
             "select notice_key, channel, notice from alerting.outbox "
             "where delivered_at is null and attempts < ? order by queued_at, notice_key",
-            [MAX_ATTEMPTS]).fetchall()
+            [MAX_ATTEMPTS],
+        ).fetchall()
         for key, channel_name, notice in pending:
             channel = by_name.get(channel_name)
             if channel is None:  # the channel was configured when queued and is not any more
@@ -74,13 +77,18 @@ class Outbox:
             except ChannelError as error:
                 delivery.failed += 1
                 delivery.errors[f"{channel_name}:{key}"] = str(error)
-                self.db.execute("update alerting.outbox set attempts = attempts + 1, last_error = ? "
-                                "where notice_key = ? and channel = ?", [str(error), key, channel_name])
+                self.db.execute(
+                    "update alerting.outbox set attempts = attempts + 1, last_error = ? "
+                    "where notice_key = ? and channel = ?",
+                    [str(error), key, channel_name],
+                )
             else:
                 delivery.delivered += 1
-                self.db.execute("update alerting.outbox set attempts = attempts + 1, last_error = null, "
-                                "delivered_at = now() at time zone 'UTC' where notice_key = ? and channel = ?",
-                                [key, channel_name])
+                self.db.execute(
+                    "update alerting.outbox set attempts = attempts + 1, last_error = null, "
+                    "delivered_at = now() at time zone 'UTC' where notice_key = ? and channel = ?",
+                    [key, channel_name],
+                )
         return delivery
 
     def summary(self) -> dict[str, int]:
@@ -88,7 +96,8 @@ class Outbox:
             "select count(*) filter (where delivered_at is not null), "
             "count(*) filter (where delivered_at is null and attempts < ?), "
             "count(*) filter (where delivered_at is null and attempts >= ?) from alerting.outbox",
-            [MAX_ATTEMPTS, MAX_ATTEMPTS]).fetchall()
+            [MAX_ATTEMPTS, MAX_ATTEMPTS],
+        ).fetchall()
         return {"outbox_delivered": delivered, "outbox_pending": pending, "outbox_given_up": given_up}
 
     def _count(self) -> int:

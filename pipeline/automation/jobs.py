@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
+from pipeline.settings import Settings
+
 FCT_HANDOFFS = dg.AssetKey(["marts", "fct_handoffs"])
-IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-             dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 
 # Everything: ingest every source, build and test every model, validate, write back, alert.
 full_sync_job = dg.define_asset_job(
@@ -27,27 +32,36 @@ writeback_job = dg.define_asset_job(
 # Clocks move without any event: re-evaluating fct_handoffs as of now turns open handoffs at risk
 # or breached on time. What reads the SLA state follows (the CRM's SLA fields, the SLA mart and its
 # copy for BI tools, the alerts); the rest of the funnel does not change with the clock and is left to the syncs.
-SLA_STATE_READERS = [FCT_HANDOFFS, dg.AssetKey(["marts", "mart_sla_performance"]),
-                     dg.AssetKey(["feedback", "feedback_crm_contacts"]), dg.AssetKey(["writeback", "crm_contacts"]),
-                     dg.AssetKey(["serving", "marts"])]
+SLA_STATE_READERS = [
+    FCT_HANDOFFS,
+    dg.AssetKey(["marts", "mart_sla_performance"]),
+    dg.AssetKey(["feedback", "feedback_crm_contacts"]),
+    dg.AssetKey(["writeback", "crm_contacts"]),
+    dg.AssetKey(["serving", "marts"]),
+]
 sla_clock_job = dg.define_asset_job(
     name="sla_clock",
     selection=dg.AssetSelection.assets(*SLA_STATE_READERS) | dg.AssetSelection.groups("alerts"),
     description="Re-evaluate every handoff's SLA clock as of now, then update the CRM's SLA fields and send "
-                "the at-risk, breached and escalation notices that became due.",
+    "the at-risk, breached and escalation notices that became due.",
 )
 
 
-def skip_while_in_flight(name: str, job: dg.UnresolvedAssetJobDefinition, cron: str,
-                         description: str) -> dg.ScheduleDefinition:
+def skip_while_in_flight(
+    name: str, job: dg.UnresolvedAssetJobDefinition, cron: str, timezone: str, description: str
+) -> dg.ScheduleDefinition:
     """A schedule that starts ``job`` unless a run of it is still queued or running."""
 
-    @dg.schedule(name=name, job=job, cron_schedule=cron, description=description,
-                 execution_timezone=os.environ.get("HANDOFF_TIMEZONE", "UTC"),
-                 default_status=dg.DefaultScheduleStatus.RUNNING)
+    @dg.schedule(
+        name=name,
+        job=job,
+        cron_schedule=cron,
+        description=description,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
     def start_unless_running(context: dg.ScheduleEvaluationContext):
-        in_flight = context.instance.get_runs(
-            filters=dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1)
+        in_flight = context.instance.get_runs(filters=dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1)
         if in_flight:
             return dg.SkipReason(f"{job.name} run {in_flight[0].run_id} is still in flight")
         return dg.RunRequest()
@@ -55,11 +69,24 @@ def skip_while_in_flight(name: str, job: dg.UnresolvedAssetJobDefinition, cron: 
     return start_unless_running
 
 
-def build_automation_defs() -> dg.Definitions:
-    clock_minutes = int(os.environ.get("HANDOFF_SLA_CLOCK_MINUTES", "5"))
-    return dg.Definitions(jobs=[full_sync_job, writeback_job, sla_clock_job], schedules=[
-        skip_while_in_flight("nightly_full_sync", full_sync_job, os.environ.get("HANDOFF_NIGHTLY_CRON", "0 2 * * *"),
-                             "Nightly full sync at HANDOFF_NIGHTLY_CRON (default 02:00) in HANDOFF_TIMEZONE."),
-        skip_while_in_flight("sla_clock_schedule", sla_clock_job, f"*/{clock_minutes} * * * *",
-                             f"Re-evaluates SLA clocks every {clock_minutes} minutes (HANDOFF_SLA_CLOCK_MINUTES)."),
-    ])
+def build_automation_defs(settings: Settings) -> dg.Definitions:
+    clock_minutes = settings.sla_clock_minutes
+    return dg.Definitions(
+        jobs=[full_sync_job, writeback_job, sla_clock_job],
+        schedules=[
+            skip_while_in_flight(
+                "nightly_full_sync",
+                full_sync_job,
+                settings.nightly_cron,
+                settings.timezone,
+                "Nightly full sync at HANDOFF_NIGHTLY_CRON (default 02:00) in HANDOFF_TIMEZONE.",
+            ),
+            skip_while_in_flight(
+                "sla_clock_schedule",
+                sla_clock_job,
+                f"*/{clock_minutes} * * * *",
+                settings.timezone,
+                f"Re-evaluates SLA clocks every {clock_minutes} minutes (HANDOFF_SLA_CLOCK_MINUTES).",
+            ),
+        ],
+    )

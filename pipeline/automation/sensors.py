@@ -9,17 +9,12 @@ watches.
 from __future__ import annotations
 
 import json
-import os
 
 import dagster as dg
 
 from pipeline.intake.journal import IntakeJournal
-from pipeline.settings import DataHome
-
-# Seconds between two looks at the intake journal and the landing folders. A look is a query of
-# the journal and a listing of the folders, cheap next to the run it may start, and a webhook
-# waits for the next look: this is the floor of the latency from a change to its feedback.
-SENSOR_INTERVAL_S = int(os.environ.get("HANDOFF_SENSOR_INTERVAL_SECONDS", "5"))
+from pipeline.recovery import fail_dead_runs
+from pipeline.settings import DataHome, Settings
 
 
 def changes_job(name: str, datasets: list[str], what: str) -> dg.UnresolvedAssetJobDefinition:
@@ -29,7 +24,8 @@ def changes_job(name: str, datasets: list[str], what: str) -> dg.UnresolvedAsset
     loaded = dg.AssetSelection.key_prefixes(*prefixes)
     with_sources = dg.AssetSelection.key_prefixes(*prefixes, include_sources=True)
     return dg.define_asset_job(
-        name=name, selection=with_sources.downstream() - with_sources | loaded,
+        name=name,
+        selection=with_sources.downstream() - with_sources | loaded,
         description=f"Load what changed in {what}, then rebuild, check and write back what depends on it.",
     )
 
@@ -40,19 +36,19 @@ WEBHOOK_SYSTEMS = {"crm": ("raw_crm", "the CRM"), "marketing": ("raw_marketing",
 # handing a lead to sales changes both systems at once, and one run that loads both costs half of
 # two runs that each rebuild everything downstream.
 WEBHOOK_JOBS = {
-    frozenset(systems): changes_job("_and_".join(systems) + "_changes",
-                                    [WEBHOOK_SYSTEMS[system][0] for system in systems],
-                                    " and ".join(WEBHOOK_SYSTEMS[system][1] for system in systems))
+    frozenset(systems): changes_job(
+        "_and_".join(systems) + "_changes",
+        [WEBHOOK_SYSTEMS[system][0] for system in systems],
+        " and ".join(WEBHOOK_SYSTEMS[system][1] for system in systems),
+    )
     for systems in (("crm",), ("marketing",), ("crm", "marketing"))
 }
 WEB_CHANGES_JOB = changes_job("web_changes", ["raw_web"], "the website's events")
 
 
-@dg.sensor(name="webhooks", jobs=list(WEBHOOK_JOBS.values()), minimum_interval_seconds=SENSOR_INTERVAL_S,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Starts a run of crm_changes, marketing_changes or crm_and_marketing_changes, after "
-                       "whichever systems the intake service has journaled new webhooks from.")
 def webhooks(context: dg.SensorEvaluationContext):
+    """Starts a run of crm_changes, marketing_changes or crm_and_marketing_changes, after whichever
+    systems the intake service has journaled new webhooks from."""
     journal_path = DataHome.from_env().intake_journal
     if not journal_path.exists():
         return dg.SkipReason("no intake journal yet: is `handoff intake serve` running?")
@@ -67,21 +63,28 @@ def webhooks(context: dg.SensorEvaluationContext):
         return dg.SkipReason("no new webhooks")
     newest = max(newest for _, newest in new.values())
     context.update_cursor(str(newest))
-    return dg.RunRequest(run_key=f"webhooks-{newest}", job_name=WEBHOOK_JOBS[frozenset(new)].name,
-                         tags={"handoff/trigger": "webhooks",
-                               **{f"handoff/{system}_events": str(count) for system, (count, _) in new.items()}})
+    return dg.RunRequest(
+        run_key=f"webhooks-{newest}",
+        job_name=WEBHOOK_JOBS[frozenset(new)].name,
+        tags={
+            "handoff/trigger": "webhooks",
+            **{f"handoff/{system}_events": str(count) for system, (count, _) in new.items()},
+        },
+    )
 
 
 def landing_files(home: DataHome) -> dict[str, int]:
     """Every website-event file and its size: a file appears or grows when events arrive."""
-    return {str(path): path.stat().st_size for folder in home.web_event_folders() if folder.exists()
-            for path in folder.rglob("*.ndjson")}
+    return {
+        str(path): path.stat().st_size
+        for folder in home.web_event_folders()
+        if folder.exists()
+        for path in folder.rglob("*.ndjson")
+    }
 
 
-@dg.sensor(name="web_event_files", job=WEB_CHANGES_JOB, minimum_interval_seconds=SENSOR_INTERVAL_S,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Starts web_changes when website-event files appear or grow in the landing folders.")
 def web_event_files(context: dg.SensorEvaluationContext):
+    """Starts web_changes when website-event files appear or grow in the landing folders."""
     seen = json.loads(context.cursor) if context.cursor else {}
     files = landing_files(DataHome.from_env())
     changed = sorted(path for path, size in files.items() if seen.get(path) != size)
@@ -89,9 +92,53 @@ def web_event_files(context: dg.SensorEvaluationContext):
         return dg.SkipReason("no new website events")
     context.update_cursor(json.dumps(files))
     total = sum(files.values())
-    return dg.RunRequest(run_key=f"web-files-{len(files)}-{total}",
-                         tags={"handoff/trigger": "web_event_files", "handoff/files_changed": str(len(changed))})
+    return dg.RunRequest(
+        run_key=f"web-files-{len(files)}-{total}",
+        tags={"handoff/trigger": "web_event_files", "handoff/files_changed": str(len(changed))},
+    )
 
 
-def build_sensor_defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[*WEBHOOK_JOBS.values(), WEB_CHANGES_JOB], sensors=[webhooks, web_event_files])
+def dead_runs(context: dg.SensorEvaluationContext):
+    """Fails runs whose process died (killed, crashed) and frees their pool slots, so the next run
+    that writes the warehouse does not wait for them forever."""
+    recovered = fail_dead_runs(context.instance)
+    for line in recovered:
+        context.log.warning(line)
+    return dg.SkipReason("; ".join(recovered) or "no dead runs")
+
+
+# Often enough that a dead run's slot is free within a minute.
+DEAD_RUN_INTERVAL_S = 30
+
+
+def build_sensor_defs(settings: Settings) -> dg.Definitions:
+    # Seconds between two looks at the intake journal and the landing folders. A look is a query of
+    # the journal and a listing of the folders, cheap next to the run it may start, and a webhook
+    # waits for the next look: this is the floor of the latency from a change to its feedback.
+    interval = settings.sensor_interval_seconds
+    sensors = [
+        dg.SensorDefinition(
+            name="webhooks",
+            evaluation_fn=webhooks,
+            jobs=list(WEBHOOK_JOBS.values()),
+            minimum_interval_seconds=interval,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description=webhooks.__doc__,
+        ),
+        dg.SensorDefinition(
+            name="web_event_files",
+            evaluation_fn=web_event_files,
+            job=WEB_CHANGES_JOB,
+            minimum_interval_seconds=interval,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description=web_event_files.__doc__,
+        ),
+        dg.SensorDefinition(
+            name="dead_runs",
+            evaluation_fn=dead_runs,
+            minimum_interval_seconds=DEAD_RUN_INTERVAL_S,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description=dead_runs.__doc__,
+        ),
+    ]
+    return dg.Definitions(jobs=[*WEBHOOK_JOBS.values(), WEB_CHANGES_JOB], sensors=sensors)

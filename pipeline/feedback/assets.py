@@ -36,11 +36,19 @@ class Writeback:
 
 
 WRITEBACKS = {
-    "crm_contacts": Writeback("feedback_crm_contacts", CrmContacts, lambda connections, config: CrmContacts(
-        crm_client(connections.crm.base_url, connections.crm.access_token),
-        create_missing_properties=config.create_missing_properties)),
-    "marketing_leads": Writeback("feedback_marketing_leads", MarketingLeads, lambda connections, _: MarketingLeads(
-        MarketoClient(**vars(connections.require_marketing())))),
+    "crm_contacts": Writeback(
+        "feedback_crm_contacts",
+        CrmContacts,
+        lambda connections, config: CrmContacts(
+            crm_client(connections.crm.base_url, connections.crm.access_token),
+            create_missing_properties=config.create_missing_properties,
+        ),
+    ),
+    "marketing_leads": Writeback(
+        "feedback_marketing_leads",
+        MarketingLeads,
+        lambda connections, _: MarketingLeads(MarketoClient(**vars(connections.require_marketing()))),
+    ),
 }
 
 
@@ -51,8 +59,15 @@ def read_feedback(db: duckdb.DuckDBPyConnection, model: str, id_column: str) -> 
 def diff_rows(plan: Plan, ledger: Ledger) -> list[dict]:
     """The plan as a diff: each record's property, what the system last accepted and what it gets."""
     accepted = ledger.last_accepted()
-    return [{"record_id": c.record_id, "property": c.property,
-             "from": accepted.get((c.record_id, c.property)), "to": c.value} for c in plan.changes]
+    return [
+        {
+            "record_id": c.record_id,
+            "property": c.property,
+            "from": accepted.get((c.record_id, c.property)),
+            "to": c.value,
+        }
+        for c in plan.changes
+    ]
 
 
 def plan_dry_run(db: duckdb.DuckDBPyConnection, name: str) -> tuple[Plan, list[dict]]:
@@ -76,13 +91,19 @@ def writeback_asset(name: str) -> dg.AssetsDefinition:
 
     # The handoffs mart is named although only the feedback model is read: the feedback models are
     # built from it in the same dbt step, so its blocking checks gate the write-back only as a dep.
-    @dg.asset(key=["writeback", name], deps=[dg.AssetKey(["feedback", model]), dg.AssetKey(["marts", "fct_handoffs"])],
-              group_name="feedback", owners=["team:revenue-operations"],
-              kinds={"hubspot" if name.startswith("crm") else "marketo", "python"}, pool=WAREHOUSE_POOL,
-              description=f"Sends the changed values of feedback.{model} to the system in vendor-sized batches "
-                          "and records every batch and record outcome in the writeback ledger.")
-    def write(context: dg.AssetExecutionContext, config: WritebackConfig, warehouse: Warehouse,
-              connections: SourceConnections) -> dg.MaterializeResult:
+    @dg.asset(
+        key=["writeback", name],
+        deps=[dg.AssetKey(["feedback", model]), dg.AssetKey(["marts", "fct_handoffs"])],
+        group_name="feedback",
+        owners=["team:revenue-operations"],
+        kinds={"hubspot" if name.startswith("crm") else "marketo", "python"},
+        pool=WAREHOUSE_POOL,
+        description=f"Sends the changed values of feedback.{model} to the system in vendor-sized batches "
+        "and records every batch and record outcome in the writeback ledger.",
+    )
+    def write(
+        context: dg.AssetExecutionContext, config: WritebackConfig, warehouse: Warehouse, connections: SourceConnections
+    ) -> dg.MaterializeResult:
         target = writeback.connect(connections.load(), config)
         with warehouse.connect() as db:
             ledger = Ledger(db, target.system, target.object_type)
@@ -92,11 +113,15 @@ def writeback_asset(name: str) -> dg.AssetsDefinition:
             if config.dry_run:
                 metadata["diff_preview"] = dg.MetadataValue.md(_markdown(diff_rows(plan, ledger)[:DIFF_PREVIEW_ROWS]))
         if summary.records_refused:
-            context.log.warning(f"{summary.records_refused} {target.object_type} were refused by the {target.system}; "
-                                "see writeback.record_outcomes")
+            context.log.warning(
+                f"{summary.records_refused} {target.object_type} were refused by the {target.system}; "
+                "see writeback.record_outcomes"
+            )
         if plan.held_back:
-            context.log.warning(f"{len(plan.held_back)} values refused {MAX_ATTEMPTS} times are held back until "
-                                "they change; see writeback.record_outcomes")
+            context.log.warning(
+                f"{len(plan.held_back)} values refused {MAX_ATTEMPTS} times are held back until "
+                "they change; see writeback.record_outcomes"
+            )
         return dg.MaterializeResult(metadata=metadata)
 
     return write

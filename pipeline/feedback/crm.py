@@ -20,8 +20,14 @@ class ContactProperty:
     field_type: str
 
     def definition(self, name: str) -> dict:
-        return {"name": name, "label": self.label, "type": self.type, "fieldType": self.field_type,
-                "groupName": PROPERTY_GROUP, "description": "Written by Handoff from the shared funnel."}
+        return {
+            "name": name,
+            "label": self.label,
+            "type": self.type,
+            "fieldType": self.field_type,
+            "groupName": PROPERTY_GROUP,
+            "description": "Written by Handoff from the shared funnel.",
+        }
 
 
 # The allow-list: only these contact properties may ever be written, and this is how Handoff
@@ -48,11 +54,15 @@ def interpret(status_code: int, body: dict, batch: list[PropertyChange]) -> list
     if status_code == 200:
         return [RecordOutcome(change, accepted=True) for change in batch]
     if status_code == 207:
-        reasons = {record_id: f"{error.get('category')}: {error.get('message')}"
-                   for error in body.get("errors", [])
-                   for record_id in error.get("context", {}).get("ids", [])}
-        return [RecordOutcome(change, accepted=change.record_id not in reasons,
-                              reason=reasons.get(change.record_id)) for change in batch]
+        reasons = {
+            record_id: f"{error.get('category')}: {error.get('message')}"
+            for error in body.get("errors", [])
+            for record_id in error.get("context", {}).get("ids", [])
+        }
+        return [
+            RecordOutcome(change, accepted=change.record_id not in reasons, reason=reasons.get(change.record_id))
+            for change in batch
+        ]
     reason = f"HTTP {status_code} {body.get('category', '')}: {body.get('message', '')}".strip()
     return [RecordOutcome(change, accepted=False, reason=reason) for change in batch]
 
@@ -77,17 +87,22 @@ class CrmContacts:
         if missing and not self.create_missing_properties:
             raise MissingCrmProperties(
                 f"the CRM has no contact properties {', '.join(missing)}: create them in the CRM, or run the "
-                "write-back with create_missing_properties (handoff feedback --create-missing-properties)")
+                "write-back with create_missing_properties (handoff feedback --create-missing-properties)"
+            )
         for name in missing:
-            created = self.client.post("/crm/v3/properties/contacts",
-                                       json=WRITABLE_CONTACT_PROPERTIES[name].definition(name))
+            created = self.client.post(
+                "/crm/v3/properties/contacts", json=WRITABLE_CONTACT_PROPERTIES[name].definition(name)
+            )
             if created.status_code not in (201, 409):  # 409: created meanwhile by someone else
-                raise MissingCrmProperties(f"could not create contact property {name}: "
-                                           f"HTTP {created.status_code} {created.text[:300]}")
+                raise MissingCrmProperties(
+                    f"could not create contact property {name}: HTTP {created.status_code} {created.text[:300]}"
+                )
 
     def send(self, batch: list[PropertyChange]) -> BatchAnswer:
-        inputs = [{"id": record_id, "properties": {name: value or "" for name, value in properties.items()}}
-                  for record_id, properties in by_record(batch).items()]
+        inputs = [
+            {"id": record_id, "properties": {name: value or "" for name, value in properties.items()}}
+            for record_id, properties in by_record(batch).items()
+        ]
         response = self.client.post("/crm/v3/objects/contacts/batch/update", json={"inputs": inputs})
         body = response.json() if response.content else {}
         return BatchAnswer(response.status_code, body.get("status"), interpret(response.status_code, body, batch))
@@ -97,9 +112,13 @@ class CrmContacts:
         records = list(by_record(changes))
         names = sorted({change.property for change in changes})
         for start in range(0, len(records), BATCH_SIZE):
-            response = self.client.post("/crm/v3/objects/contacts/batch/read", json={
-                "inputs": [{"id": record_id} for record_id in records[start:start + BATCH_SIZE]],
-                "properties": names})
+            response = self.client.post(
+                "/crm/v3/objects/contacts/batch/read",
+                json={
+                    "inputs": [{"id": record_id} for record_id in records[start : start + BATCH_SIZE]],
+                    "properties": names,
+                },
+            )
             if response.status_code not in (200, 207):
                 response.raise_for_status()
             for result in response.json().get("results", []):

@@ -9,7 +9,7 @@ reading the records back from the system before it plans anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
@@ -55,10 +55,19 @@ create table if not exists {SCHEMA}.pending_changes (
 );
 """
 
-OUTCOME_SCHEMA = pa.schema([("batch_id", pa.string()), ("system", pa.string()), ("object_type", pa.string()),
-                            ("record_id", pa.string()), ("property", pa.string()), ("value", pa.string()),
-                            ("outcome", pa.string()), ("reason", pa.string()),
-                            ("recorded_at", pa.timestamp("us"))])
+OUTCOME_SCHEMA = pa.schema(
+    [
+        ("batch_id", pa.string()),
+        ("system", pa.string()),
+        ("object_type", pa.string()),
+        ("record_id", pa.string()),
+        ("property", pa.string()),
+        ("value", pa.string()),
+        ("outcome", pa.string()),
+        ("reason", pa.string()),
+        ("recorded_at", pa.timestamp("us")),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,7 @@ class Plan:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Ledger:
@@ -104,8 +113,9 @@ class Ledger:
         self.db, self.system, self.object_type = db, system, object_type
         if not read_only:
             db.execute(DDL)
-        [(tables,)] = db.execute("select count(*) from information_schema.tables where table_schema = ?",
-                                 [SCHEMA]).fetchall()
+        [(tables,)] = db.execute(
+            "select count(*) from information_schema.tables where table_schema = ?", [SCHEMA]
+        ).fetchall()
         self.exists = tables > 0
 
     def _rows(self, sql: str, parameters: list | None = None) -> list[tuple]:
@@ -161,45 +171,73 @@ class Ledger:
     def record_sending(self, batch_id: str, run_id: str | None, changes: list[PropertyChange]) -> None:
         """Write a batch down before it is sent, with what it carries."""
         self.db.execute("begin")
-        self.db.execute(f"insert into {SCHEMA}.batches (batch_id, system, object_type, run_id, sent_at, records) "
-                        "values (?, ?, ?, ?, ?, ?)",
-                        [batch_id, self.system, self.object_type, run_id, _now(),
-                         len({change.record_id for change in changes})])
-        pending = pa.table({"batch_id": [batch_id] * len(changes),
-                            "record_id": [c.record_id for c in changes],
-                            "property": [c.property for c in changes],
-                            "value": pa.array([c.value for c in changes], pa.string())})
+        self.db.execute(
+            f"insert into {SCHEMA}.batches (batch_id, system, object_type, run_id, sent_at, records) "
+            "values (?, ?, ?, ?, ?, ?)",
+            [batch_id, self.system, self.object_type, run_id, _now(), len({change.record_id for change in changes})],
+        )
+        pending = pa.table(  # noqa: F841 (read by name by DuckDB below)
+            {
+                "batch_id": [batch_id] * len(changes),
+                "record_id": [c.record_id for c in changes],
+                "property": [c.property for c in changes],
+                "value": pa.array([c.value for c in changes], pa.string()),
+            }
+        )
         self.db.execute(f"insert into {SCHEMA}.pending_changes select * from pending")
         self.db.execute("commit")
 
-    def record_answer(self, batch_id: str, status_code: int | None, response_status: str | None,
-                      outcomes: list[RecordOutcome]) -> None:
+    def record_answer(
+        self, batch_id: str, status_code: int | None, response_status: str | None, outcomes: list[RecordOutcome]
+    ) -> None:
         """Store a batch's answer and its outcomes in one transaction: either all are there or none."""
         now = _now()
         self.db.execute("begin")
-        self.db.execute(f"update {SCHEMA}.batches set status_code = ?, response_status = ?, answered_at = ? "
-                        "where batch_id = ?", [status_code, response_status, now, batch_id])
-        recorded = pa.Table.from_pylist([
-            {"batch_id": batch_id, "system": self.system, "object_type": self.object_type,
-             "record_id": o.change.record_id, "property": o.change.property, "value": o.change.value,
-             "outcome": o.label, "reason": o.reason, "recorded_at": now} for o in outcomes], schema=OUTCOME_SCHEMA)
-        self.db.execute(f"insert into {SCHEMA}.record_outcomes ({', '.join(OUTCOME_SCHEMA.names)}) "
-                        "select * from recorded")
+        self.db.execute(
+            f"update {SCHEMA}.batches set status_code = ?, response_status = ?, answered_at = ? where batch_id = ?",
+            [status_code, response_status, now, batch_id],
+        )
+        recorded = pa.Table.from_pylist(  # noqa: F841 (read by name by DuckDB below)
+            [
+                {
+                    "batch_id": batch_id,
+                    "system": self.system,
+                    "object_type": self.object_type,
+                    "record_id": o.change.record_id,
+                    "property": o.change.property,
+                    "value": o.change.value,
+                    "outcome": o.label,
+                    "reason": o.reason,
+                    "recorded_at": now,
+                }
+                for o in outcomes
+            ],
+            schema=OUTCOME_SCHEMA,
+        )
+        self.db.execute(
+            f"insert into {SCHEMA}.record_outcomes ({', '.join(OUTCOME_SCHEMA.names)}) select * from recorded"
+        )
         self.db.execute(f"delete from {SCHEMA}.pending_changes where batch_id = ?", [batch_id])
         self.db.execute("commit")
 
     def summary(self) -> dict[str, int]:
         """Batches and record outcomes in the ledger so far, for the asset's metadata."""
-        [(batches,)] = self._rows(f"select count(*) from {SCHEMA}.batches where system = ? and object_type = ?") \
-            or [(0,)]
-        counts = dict(self._rows(f"""select outcome, count(distinct (batch_id, record_id)) from {SCHEMA}.record_outcomes
-                                    where system = ? and object_type = ? group by 1"""))
-        return {"ledger_batches": batches, **{f"ledger_records_{name}": counts.get(name, 0)
-                                              for name in ("accepted", "rejected", "skipped")}}
+        [(batches,)] = self._rows(f"select count(*) from {SCHEMA}.batches where system = ? and object_type = ?") or [
+            (0,)
+        ]
+        counts = dict(
+            self._rows(f"""select outcome, count(distinct (batch_id, record_id)) from {SCHEMA}.record_outcomes
+                                    where system = ? and object_type = ? group by 1""")
+        )
+        return {
+            "ledger_batches": batches,
+            **{f"ledger_records_{name}": counts.get(name, 0) for name in ("accepted", "rejected", "skipped")},
+        }
 
 
-def changes_to_send(desired: list[dict], id_column: str, writable: frozenset[str],
-                    accepted: dict[tuple[str, str], str | None]) -> list[PropertyChange]:
+def changes_to_send(
+    desired: list[dict], id_column: str, writable: frozenset[str], accepted: dict[tuple[str, str], str | None]
+) -> list[PropertyChange]:
     """Every (record, property) whose desired value differs from what the system last accepted.
 
     Columns off the allow-list are refused before anything is sent.

@@ -70,7 +70,7 @@ def batches_of_records(changes: list[PropertyChange], size: int) -> Iterator[lis
         by_record.setdefault(change.record_id, []).append(change)
     record_ids = list(by_record)
     for start in range(0, len(record_ids), size):
-        yield [change for record_id in record_ids[start:start + size] for change in by_record[record_id]]
+        yield [change for record_id in record_ids[start : start + size] for change in by_record[record_id]]
 
 
 def by_record(changes: list[PropertyChange]) -> dict[str, dict[str, str | None]]:
@@ -87,18 +87,25 @@ def settle_unanswered(target: WritebackTarget, ledger: Ledger) -> int:
     unanswered = ledger.unanswered_batches()
     for batch_id, changes in unanswered.items():
         held = target.read_back(changes)
-        outcomes = [RecordOutcome(change, accepted=True, reason="found in the system after an interrupted run")
-                    if (change.record_id, change.property) in held
-                    and (held[(change.record_id, change.property)] or None) == change.value
-                    else RecordOutcome(change, accepted=False, outcome="unconfirmed",
-                                       reason="sent by an interrupted run and not found in the system")
-                    for change in changes]
+        outcomes = [
+            RecordOutcome(change, accepted=True, reason="found in the system after an interrupted run")
+            if (change.record_id, change.property) in held
+            and (held[(change.record_id, change.property)] or None) == change.value
+            else RecordOutcome(
+                change,
+                accepted=False,
+                outcome="unconfirmed",
+                reason="sent by an interrupted run and not found in the system",
+            )
+            for change in changes
+        ]
         ledger.record_answer(batch_id, None, "settled by reading back", outcomes)
     return len(unanswered)
 
 
-def write_back(target: WritebackTarget, ledger: Ledger, desired: list[dict], run_id: str | None = None,
-               dry_run: bool = False) -> tuple[WritebackSummary, Plan]:
+def write_back(
+    target: WritebackTarget, ledger: Ledger, desired: list[dict], run_id: str | None = None, dry_run: bool = False
+) -> tuple[WritebackSummary, Plan]:
     settled = 0 if dry_run else settle_unanswered(target, ledger)
     plan = ledger.plan(desired, target.id_column, target.writable)
     sent = batches = accepted = refused = 0
@@ -112,14 +119,22 @@ def write_back(target: WritebackTarget, ledger: Ledger, desired: list[dict], run
             refused += len(refused_records)
             accepted += len(records) - len(refused_records)
     summary = WritebackSummary(
-        dry_run=dry_run, records_planned=plan.records, changes_planned=len(plan.changes), records_sent=sent,
-        batches=batches, records_accepted=accepted, records_refused=refused,
-        changes_held_back=len(plan.held_back), batches_settled=settled)
+        dry_run=dry_run,
+        records_planned=plan.records,
+        changes_planned=len(plan.changes),
+        records_sent=sent,
+        batches=batches,
+        records_accepted=accepted,
+        records_refused=refused,
+        changes_held_back=len(plan.held_back),
+        batches_settled=settled,
+    )
     return summary, plan
 
 
-def _send_overlapped(target: WritebackTarget, ledger: Ledger, run_id: str | None,
-                     plan: Plan) -> Iterator[tuple[list[PropertyChange], BatchAnswer]]:
+def _send_overlapped(
+    target: WritebackTarget, ledger: Ledger, run_id: str | None, plan: Plan
+) -> Iterator[tuple[list[PropertyChange], BatchAnswer]]:
     """Send the plan's batches, up to ``IN_FLIGHT_BATCHES`` at once. Only this thread touches the
     ledger (a DuckDB connection is not shared between threads)."""
     in_flight: dict[Future, tuple[str, list[PropertyChange]]] = {}

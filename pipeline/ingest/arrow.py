@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import dlt
 import pyarrow as pa
 from dlt.common.normalizers.utils import generate_dlt_ids
+from dlt.extract.hints import TResourceHints
 
 ROW_ID = pa.field("_dlt_id", pa.string(), nullable=False)
 
@@ -32,12 +33,12 @@ class TableBatches:
 
     def __init__(self, rows: int):
         self.rows = rows
-        self._gathered: dict[str, tuple[list[pa.Table], dict | None]] = {}
+        self._gathered: dict[str, tuple[list[pa.Table], TResourceHints | None]] = {}
 
-    def add(self, table: pa.Table, hints: dict | None = None) -> Iterator:
+    def add(self, table: pa.Table, hints: TResourceHints | None = None) -> Iterator:
         """Gather ``table``, for the resource's own table or the one ``hints`` name; hand over
         what has been gathered for it once it reaches the batch size."""
-        name = hints["table_name"] if hints else ""
+        name = str(hints["table_name"]) if hints else ""  # the hints here name their table outright
         tables, _ = self._gathered.setdefault(name, ([], hints))
         tables.append(table)
         if sum(gathered.num_rows for gathered in tables) >= self.rows:

@@ -18,7 +18,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,16 +26,24 @@ import dlt
 import holidays
 import pyarrow as pa
 
-CALENDAR_SCHEMA = pa.schema([
-    pa.field("owner_id", pa.string(), nullable=False), ("email", pa.string()), ("time_zone", pa.string()),
-    ("country", pa.string()), ("start_hour", pa.int64()), ("end_hour", pa.int64())])
+CALENDAR_SCHEMA = pa.schema(
+    [
+        pa.field("owner_id", pa.string(), nullable=False),
+        ("email", pa.string()),
+        ("time_zone", pa.string()),
+        ("country", pa.string()),
+        ("start_hour", pa.int64()),
+        ("end_hour", pa.int64()),
+    ]
+)
 CALENDAR_COLUMNS = tuple(CALENDAR_SCHEMA.names)
 HOLIDAY_YEARS_BEFORE, HOLIDAY_YEARS_AFTER = 2, 1
 EXTRA_VALUES = "extra_values"  # where the CSV reader puts values beyond the header's columns
 
 # A refused row is kept once however often the same file is read again.
-QUARANTINE_HINTS = dlt.mark.make_hints(table_name="quarantine", write_disposition="merge",
-                                       primary_key=["file", "line_number", "record"])
+QUARANTINE_HINTS = dlt.mark.make_hints(
+    table_name="quarantine", write_disposition="merge", primary_key=["file", "line_number", "record"]
+)
 
 
 class CalendarFileError(ValueError):
@@ -76,8 +84,14 @@ def parse_calendar_row(row: dict) -> dict:
     if start_hour >= end_hour:
         raise InvalidCalendar(f"start_hour {start_hour} is not before end_hour {end_hour}")
     email = (row.get("email") or "").strip().lower() or None
-    return {"owner_id": owner_id, "email": email, "time_zone": time_zone, "country": country,
-            "start_hour": start_hour, "end_hour": end_hour}
+    return {
+        "owner_id": owner_id,
+        "email": email,
+        "time_zone": time_zone,
+        "country": country,
+        "start_hour": start_hour,
+        "end_hour": end_hour,
+    }
 
 
 def read_owner_calendars(path: Path) -> tuple[list[dict], list[dict]]:
@@ -87,23 +101,35 @@ def read_owner_calendars(path: Path) -> tuple[list[dict], list[dict]]:
     except OSError as error:
         raise CalendarFileError(
             f"cannot read the owner calendars file {path} (calendars.owner_calendars_file in the connection "
-            f"file, or HANDOFF_OWNER_CALENDARS): {error.strerror}") from error
+            f"file, or HANDOFF_OWNER_CALENDARS): {error.strerror}"
+        ) from error
     reader = csv.DictReader(io.StringIO(text, newline=""), restkey=EXTRA_VALUES)
     missing = [column for column in CALENDAR_COLUMNS if column not in (reader.fieldnames or [])]
     if missing:
-        raise CalendarFileError(f"the owner calendars file {path} has no column(s) {', '.join(missing)}; "
-                                f"its header must be {','.join(CALENDAR_COLUMNS)}")
-    calendars, quarantined, first_lines = [], [], {}
+        raise CalendarFileError(
+            f"the owner calendars file {path} has no column(s) {', '.join(missing)}; "
+            f"its header must be {','.join(CALENDAR_COLUMNS)}"
+        )
+    calendars: list[dict] = []
+    quarantined: list[dict] = []
+    first_lines: dict[str, int] = {}
     for row in reader:
         try:
             calendar = parse_calendar_row(row)
             if calendar["owner_id"] in first_lines:
-                raise InvalidCalendar(f"owner {calendar['owner_id']} is listed already, "
-                                      f"on line {first_lines[calendar['owner_id']]}")
+                raise InvalidCalendar(
+                    f"owner {calendar['owner_id']} is listed already, on line {first_lines[calendar['owner_id']]}"
+                )
         except InvalidCalendar as error:
-            quarantined.append({"file": str(path), "line_number": reader.line_num,
-                                "record": json.dumps(row, sort_keys=True, default=str), "reason": str(error),
-                                "quarantined_at": datetime.now(timezone.utc)})
+            quarantined.append(
+                {
+                    "file": str(path),
+                    "line_number": reader.line_num,
+                    "record": json.dumps(row, sort_keys=True, default=str),
+                    "reason": str(error),
+                    "quarantined_at": datetime.now(UTC),
+                }
+            )
             continue
         first_lines[calendar["owner_id"]] = reader.line_num
         calendars.append(calendar)
@@ -116,17 +142,20 @@ def holiday_years(today: date) -> range:
 
 def public_holiday_rows(countries: Iterable[str], years: range) -> list[dict]:
     """One row per country and date (several holidays on one date share it, names joined)."""
-    return [{"country": country, "holiday_date": day, "holiday_name": name}
-            for country in sorted(set(countries))
-            for day, name in sorted(holidays.country_holidays(country, years=years).items())]
+    return [
+        {"country": country, "holiday_date": day, "holiday_name": name}
+        for country in sorted(set(countries))
+        for day, name in sorted(holidays.country_holidays(country, years=years).items())
+    ]
 
 
 @dlt.source(name="reference", max_table_nesting=0)
-def reference_source(default_country: str = dlt.config.value, owner_calendars_file: str | None = None,
-                     today: date | None = None):
+def reference_source(
+    default_country: str = dlt.config.value, owner_calendars_file: str | None = None, today: date | None = None
+):
     """Without a calendars file every owner works the contract's default calendar."""
     calendars, quarantined = read_owner_calendars(Path(owner_calendars_file)) if owner_calendars_file else ([], [])
-    years = holiday_years(today or datetime.now(timezone.utc).date())
+    years = holiday_years(today or datetime.now(UTC).date())
 
     @dlt.resource(name="owner_calendars", primary_key="owner_id", write_disposition="replace")
     def owner_calendars():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 import dlt
@@ -23,14 +23,16 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.jsonpath import compile_path
+from dlt.extract.hints import TResourceHints
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from pipeline.ingest.arrow import TableBatches
-from pipeline.ingest.pacing import SlidingWindowLimiter, configured_budget, paced
+from pipeline.ingest.pacing import SlidingWindowLimiter, paced
 from pipeline.ingest.read_ahead import read_ahead
+from pipeline.settings import load_settings
 
 # Object type → the property that says when a record last changed.
 OBJECT_TYPES = {
@@ -55,25 +57,25 @@ ASSOCIATED_TYPES = {
     "meetings": ("contacts",),
     "tasks": ("contacts",),
 }
-LIST_PAGE_SIZE = 100   # HubSpot's maximum for list endpoints
+LIST_PAGE_SIZE = 100  # HubSpot's maximum for list endpoints
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
 SEARCH_RESULT_CAP = 10_000  # HubSpot's search returns no more than this per query
 BATCH_SIZE = 100
 WRITE_BATCH_ROWS = 10_000  # rows of a table handed to dlt at a time
-REQUESTS_PER_10S = 100  # HubSpot's burst limit for private apps
-REQUESTS_PER_10S_VARIABLE = "HANDOFF_CRM_REQUESTS_PER_10S"  # another tier's limit
+REQUESTS_PER_10S_VARIABLE = "HANDOFF_CRM_REQUESTS_PER_10S"  # another tier's limit than HubSpot's 100 per 10 s
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-ENVELOPE = pa.schema([
-    pa.field("id", pa.string(), nullable=False),
-    ("created_at", TIMESTAMP),
-    ("updated_at", TIMESTAMP),
-    ("archived", pa.bool_()),
-    ("archived_at", TIMESTAMP),
-])
+ENVELOPE = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        ("created_at", TIMESTAMP),
+        ("updated_at", TIMESTAMP),
+        ("archived", pa.bool_()),
+        ("archived_at", TIMESTAMP),
+    ]
+)
 ENVELOPE_NAMES = frozenset(ENVELOPE.names)
-ARROW_TYPES = {"number": pa.float64(), "datetime": TIMESTAMP, "date": pa.date32(),
-               "bool": pa.bool_()}
+ARROW_TYPES = {"number": pa.float64(), "datetime": TIMESTAMP, "date": pa.date32(), "bool": pa.bool_()}
 
 
 class InvalidValue(ValueError):
@@ -82,7 +84,7 @@ class InvalidValue(ValueError):
 
 def requests_per_10s() -> int:
     """The CRM request budget Handoff paces itself to."""
-    return configured_budget(REQUESTS_PER_10S_VARIABLE, REQUESTS_PER_10S)
+    return load_settings().crm_requests_per_10s
 
 
 def crm_client(base_url: str, access_token: str) -> RESTClient:
@@ -99,7 +101,7 @@ def crm_client(base_url: str, access_token: str) -> RESTClient:
 def parse_timestamp(value: str) -> datetime:
     """HubSpot datetimes arrive as ISO 8601 or as epoch milliseconds."""
     if value.isdigit():
-        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
@@ -126,8 +128,12 @@ def _bool(value: str) -> bool:
     return value.lower() == "true"
 
 
-CONVERTERS: dict[str, Callable[[str], Any]] = {"number": _number, "datetime": parse_timestamp,
-                                               "date": _date, "bool": _bool}
+CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "number": _number,
+    "datetime": parse_timestamp,
+    "date": _date,
+    "bool": _bool,
+}
 
 
 def _text(values: list) -> pa.Array:
@@ -154,8 +160,11 @@ def _bools(values: list) -> pa.Array:
 # Whole columns at once, by Arrow's own parsers; any value they refuse sends the page record by
 # record through CONVERTERS, which say which record and why.
 COLUMN_CONVERTERS: dict[str, Callable[[list], pa.Array]] = {
-    "number": lambda values: pc.cast(_text(values), pa.float64()), "datetime": _timestamps,
-    "date": lambda values: pc.cast(pc.utf8_slice_codeunits(_text(values), 0, 10), pa.date32()), "bool": _bools}
+    "number": lambda values: pc.cast(_text(values), pa.float64()),
+    "datetime": _timestamps,
+    "date": lambda values: pc.cast(pc.utf8_slice_codeunits(_text(values), 0, 10), pa.date32()),
+    "bool": _bools,
+}
 
 
 class RecordTyper:
@@ -166,8 +175,9 @@ class RecordTyper:
         properties = [p for p in definitions if p["name"] not in ENVELOPE_NAMES]
         self.converters = {p["name"]: CONVERTERS.get(p["type"]) for p in properties}
         self.column_converters = {p["name"]: COLUMN_CONVERTERS.get(p["type"], _text) for p in properties}
-        self.schema = pa.schema(list(ENVELOPE) + [
-            pa.field(p["name"], ARROW_TYPES.get(p["type"], pa.string())) for p in properties])
+        self.schema = pa.schema(
+            list(ENVELOPE) + [pa.field(p["name"], ARROW_TYPES.get(p["type"], pa.string())) for p in properties]
+        )
 
     def type_page(self, records: list[dict]) -> tuple[pa.Table, list[dict]]:
         try:
@@ -180,10 +190,15 @@ class RecordTyper:
         if not all(record.get("id") and record.get("updatedAt") for record in records):
             raise InvalidValue("a record has no id or no updatedAt")
         properties = [record.get("properties") or {} for record in records]
-        columns = {"id": _text([str(record["id"]) for record in records]),
-                   "archived": pa.array([bool(record.get("archived")) for record in records], pa.bool_())}
-        for envelope, source in (("created_at", "createdAt"), ("updated_at", "updatedAt"),
-                                 ("archived_at", "archivedAt")):
+        columns = {
+            "id": _text([str(record["id"]) for record in records]),
+            "archived": pa.array([bool(record.get("archived")) for record in records], pa.bool_()),
+        }
+        for envelope, source in (
+            ("created_at", "createdAt"),
+            ("updated_at", "updatedAt"),
+            ("archived_at", "archivedAt"),
+        ):
             columns[envelope] = _timestamps([record.get(source) or None for record in records])
         for name, convert in self.column_converters.items():
             columns[name] = convert([None if (value := values.get(name)) == "" else value for values in properties])
@@ -202,8 +217,11 @@ class RecordTyper:
         if not record.get("id"):
             raise InvalidValue("record has no id")
         row = {"id": str(record["id"]), "archived": bool(record.get("archived"))}
-        for envelope, source in (("created_at", "createdAt"), ("updated_at", "updatedAt"),
-                                 ("archived_at", "archivedAt")):
+        for envelope, source in (
+            ("created_at", "createdAt"),
+            ("updated_at", "updatedAt"),
+            ("archived_at", "archivedAt"),
+        ):
             value = record.get(source)
             row[envelope] = parse_timestamp(value) if value else None
         if row["updated_at"] is None:
@@ -220,38 +238,57 @@ class RecordTyper:
 
 
 # History and associations of the records read, in tables of their own.
-HISTORY = pa.schema([
-    pa.field("object_type", pa.string(), nullable=False), pa.field("id", pa.string(), nullable=False),
-    pa.field("property", pa.string(), nullable=False), ("value", pa.string()), ("source_type", pa.string()),
-    pa.field("changed_at", TIMESTAMP, nullable=False),
-])
-HISTORY_HINTS = dlt.mark.make_hints(table_name="property_history", write_disposition="merge",
-                                    primary_key=["object_type", "id", "property", "changed_at"])
-ASSOCIATIONS = pa.schema([
-    pa.field("from_type", pa.string(), nullable=False), pa.field("from_id", pa.string(), nullable=False),
-    pa.field("to_type", pa.string(), nullable=False), pa.field("to_id", pa.string(), nullable=False),
-    ("association_type", pa.int64()),  # HubSpot's type id; a labelled link also has its label
-    ("association_label", pa.string()),
-])
-ASSOCIATION_HINTS = dlt.mark.make_hints(table_name="associations", write_disposition="merge",
-                                        primary_key=["from_type", "from_id", "to_type", "to_id"])
+HISTORY = pa.schema(
+    [
+        pa.field("object_type", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("property", pa.string(), nullable=False),
+        ("value", pa.string()),
+        ("source_type", pa.string()),
+        pa.field("changed_at", TIMESTAMP, nullable=False),
+    ]
+)
+HISTORY_HINTS = dlt.mark.make_hints(
+    table_name="property_history",
+    write_disposition="merge",
+    primary_key=["object_type", "id", "property", "changed_at"],
+)
+ASSOCIATIONS = pa.schema(
+    [
+        pa.field("from_type", pa.string(), nullable=False),
+        pa.field("from_id", pa.string(), nullable=False),
+        pa.field("to_type", pa.string(), nullable=False),
+        pa.field("to_id", pa.string(), nullable=False),
+        ("association_type", pa.int64()),  # HubSpot's type id; a labelled link also has its label
+        ("association_label", pa.string()),
+    ]
+)
+ASSOCIATION_HINTS = dlt.mark.make_hints(
+    table_name="associations", write_disposition="merge", primary_key=["from_type", "from_id", "to_type", "to_id"]
+)
 
 
 class RelatedTable(NamedTuple):
     table: pa.Table
-    hints: dict
+    hints: TResourceHints
     record_id: str  # the column naming the record it relates to
 
 
 # A quarantined version of a record is kept once however often it is read again.
-QUARANTINE_HINTS = dlt.mark.make_hints(table_name="quarantine",
-                                       primary_key=["object_type", "record_id", "record_updated_at"])
+QUARANTINE_HINTS = dlt.mark.make_hints(
+    table_name="quarantine", primary_key=["object_type", "record_id", "record_updated_at"]
+)
 
 
 def quarantine_row(object_type: str, record: dict, reason: str) -> dict:
-    return {"object_type": object_type, "record_id": str(record.get("id")),
-            "record_updated_at": record.get("updatedAt") or "", "reason": reason,
-            "record": json.dumps(record, sort_keys=True), "quarantined_at": datetime.now(timezone.utc)}
+    return {
+        "object_type": object_type,
+        "record_id": str(record.get("id")),
+        "record_updated_at": record.get("updatedAt") or "",
+        "reason": reason,
+        "record": json.dumps(record, sort_keys=True),
+        "quarantined_at": datetime.now(UTC),
+    }
 
 
 def to_search_value(moment: datetime) -> str:
@@ -270,8 +307,7 @@ class CrmReader:
         return response.json()["results"]
 
     def list_all(self, object_type: str, properties: list[str], archived: bool = False) -> Iterator[list[dict]]:
-        params = {"limit": LIST_PAGE_SIZE, "properties": ",".join(properties),
-                  "archived": str(archived).lower()}
+        params = {"limit": LIST_PAGE_SIZE, "properties": ",".join(properties), "archived": str(archived).lower()}
         yield from self.client.paginate(f"/crm/v3/objects/{object_type}", params=params)
 
     def modified_since(self, object_type: str, properties: list[str], since: datetime) -> Iterator[list[dict]]:
@@ -280,16 +316,22 @@ class CrmReader:
         modified = OBJECT_TYPES[object_type]
         lower_bound = since
         while True:
-            body = {"filterGroups": [{"filters": [
-                        {"propertyName": modified, "operator": "GTE", "value": to_search_value(lower_bound)}]}],
-                    "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
-                    "properties": properties, "limit": SEARCH_PAGE_SIZE}
+            body = {
+                "filterGroups": [
+                    {"filters": [{"propertyName": modified, "operator": "GTE", "value": to_search_value(lower_bound)}]}
+                ],
+                "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+                "properties": properties,
+                "limit": SEARCH_PAGE_SIZE,
+            }
             seen = 0
             last_modified = None
             for page in self.client.paginate(
-                    f"/crm/v3/objects/{object_type}/search", method="POST", json=body,
-                    paginator=JSONResponseCursorPaginator(cursor_path="paging.next.after",
-                                                          cursor_body_path="after")):
+                f"/crm/v3/objects/{object_type}/search",
+                method="POST",
+                json=body,
+                paginator=JSONResponseCursorPaginator(cursor_path="paging.next.after", cursor_body_path="after"),
+            ):
                 seen += len(page)
                 if page:
                     last_modified = page[-1]["properties"].get(modified) or page[-1]["updatedAt"]
@@ -298,8 +340,10 @@ class CrmReader:
                 return
             next_bound = parse_timestamp(last_modified)
             if next_bound <= lower_bound:
-                raise RuntimeError(f"more than {SEARCH_RESULT_CAP} {object_type} share the modification "
-                                   f"time {lower_bound.isoformat()}; the search API cannot page past them")
+                raise RuntimeError(
+                    f"more than {SEARCH_RESULT_CAP} {object_type} share the modification "
+                    f"time {lower_bound.isoformat()}; the search API cannot page past them"
+                )
             lower_bound = next_bound
 
     def _post(self, path: str, body: dict) -> dict:
@@ -311,40 +355,67 @@ class CrmReader:
         """The history and associations of the records ``ids``."""
         tables = []
         if object_type in HISTORY_PROPERTIES:
-            tables.append(RelatedTable(self.history(object_type, ids, HISTORY_PROPERTIES[object_type]),
-                                       HISTORY_HINTS, "id"))
+            tables.append(
+                RelatedTable(self.history(object_type, ids, HISTORY_PROPERTIES[object_type]), HISTORY_HINTS, "id")
+            )
         if object_type in ASSOCIATED_TYPES:
-            tables.append(RelatedTable(pa.concat_tables([self.associations(object_type, ids, to_type)
-                                                         for to_type in ASSOCIATED_TYPES[object_type]]),
-                                       ASSOCIATION_HINTS, "from_id"))
+            tables.append(
+                RelatedTable(
+                    pa.concat_tables(
+                        [self.associations(object_type, ids, to_type) for to_type in ASSOCIATED_TYPES[object_type]]
+                    ),
+                    ASSOCIATION_HINTS,
+                    "from_id",
+                )
+            )
         return tables
 
     def history(self, object_type: str, ids: list[str], properties: tuple[str, ...]) -> pa.Table:
-        versions = []
+        versions: list[dict] = []
         for start in range(0, len(ids), BATCH_SIZE):
-            body = self._post(f"/crm/v3/objects/{object_type}/batch/read", {
-                "inputs": [{"id": record_id} for record_id in ids[start:start + BATCH_SIZE]],
-                "properties": [], "propertiesWithHistory": list(properties)})
+            body = self._post(
+                f"/crm/v3/objects/{object_type}/batch/read",
+                {
+                    "inputs": [{"id": record_id} for record_id in ids[start : start + BATCH_SIZE]],
+                    "properties": [],
+                    "propertiesWithHistory": list(properties),
+                },
+            )
             versions.extend(
-                {"object_type": object_type, "id": record["id"], "property": name, "value": version.get("value"),
-                 "source_type": version.get("sourceType"), "changed_at": parse_timestamp(version["timestamp"])}
+                {
+                    "object_type": object_type,
+                    "id": record["id"],
+                    "property": name,
+                    "value": version.get("value"),
+                    "source_type": version.get("sourceType"),
+                    "changed_at": parse_timestamp(version["timestamp"]),
+                }
                 for record in body.get("results", [])
                 for name, property_versions in record.get("propertiesWithHistory", {}).items()
-                for version in property_versions)
+                for version in property_versions
+            )
         return pa.Table.from_pylist(versions, schema=HISTORY)
 
     def associations(self, object_type: str, ids: list[str], to_type: str) -> pa.Table:
         links = []
         for start in range(0, len(ids), BATCH_SIZE):
-            body = self._post(f"/crm/v4/associations/{object_type}/{to_type}/batch/read",
-                              {"inputs": [{"id": i} for i in ids[start:start + BATCH_SIZE]]})
+            body = self._post(
+                f"/crm/v4/associations/{object_type}/{to_type}/batch/read",
+                {"inputs": [{"id": i} for i in ids[start : start + BATCH_SIZE]]},
+            )
             for result in body.get("results", []):
                 for target in result.get("to", []):
                     types = target.get("associationTypes") or [{}]
-                    links.append({"from_type": object_type, "from_id": str(result["from"]["id"]),
-                                  "to_type": to_type, "to_id": str(target["toObjectId"]),
-                                  "association_type": types[0].get("typeId"),
-                                  "association_label": next((t["label"] for t in types if t.get("label")), None)})
+                    links.append(
+                        {
+                            "from_type": object_type,
+                            "from_id": str(result["from"]["id"]),
+                            "to_type": to_type,
+                            "to_id": str(target["toObjectId"]),
+                            "association_type": types[0].get("typeId"),
+                            "association_label": next((t["label"] for t in types if t.get("label")), None),
+                        }
+                    )
         return pa.Table.from_pylist(links, schema=ASSOCIATIONS)
 
 
@@ -358,13 +429,18 @@ def _object_resource(reader: CrmReader, object_type: str):
         definitions = reader.definitions(object_type)
         typer = RecordTyper(object_type, definitions)
         names = [p["name"] for p in definitions]
-        changed = (reader.modified_since(object_type, names, since) if since is not None
-                   else reader.list_all(object_type, names))
+        changed = (
+            reader.modified_since(object_type, names, since)
+            if since is not None
+            else reader.list_all(object_type, names)
+        )
         archived = reader.list_all(object_type, names, archived=True)
         newest = since
         pages = itertools.chain(changed, archived)
-        fetched = ((page, reader.related(object_type, [str(record["id"]) for record in page if record.get("id")]))
-                   for page in pages)
+        fetched = (
+            (page, reader.related(object_type, [str(record["id"]) for record in page if record.get("id")]))
+            for page in pages
+        )
         batches = TableBatches(WRITE_BATCH_ROWS)
         for page, related in read_ahead(fetched):
             table, quarantined = typer.type_page(page)
@@ -391,8 +467,11 @@ def _of_loaded_records(related: RelatedTable, loaded_ids: pa.ChunkedArray) -> Re
 
 
 @dlt.source(name="crm", max_table_nesting=0)
-def crm_source(base_url: str = dlt.config.value, access_token: str = dlt.secrets.value,
-               object_types: tuple[str, ...] = tuple(OBJECT_TYPES)):
+def crm_source(
+    base_url: str = dlt.config.value,
+    access_token: str = dlt.secrets.value,
+    object_types: tuple[str, ...] = tuple(OBJECT_TYPES),
+):
     reader = CrmReader(crm_client(base_url, access_token))
 
     @dlt.resource(name="owners", primary_key="id", write_disposition="merge")

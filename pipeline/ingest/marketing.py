@@ -13,7 +13,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dlt
 import orjson
@@ -23,15 +23,16 @@ from dlt.common import logger
 from dlt.sources.helpers import requests
 
 from pipeline.ingest.arrow import with_key_required, with_row_ids
-from pipeline.ingest.pacing import SlidingWindowLimiter, configured_budget, paced
+from pipeline.ingest.pacing import SlidingWindowLimiter, paced
 from pipeline.ingest.read_ahead import read_ahead
+from pipeline.settings import load_settings
 
 # Marketo's standard activity types the funnel reads, in calls of at most ten types each.
 # Each call scans the same stream of activities whatever types it asks for, so one call of ten
 # types costs half of two calls of five: e-mail "delivered" (7) is left out, send/open/click tell more.
 ACTIVITY_TYPE_GROUPS = (
     (1, 2, 6, 10, 11, 12, 13, 22, 104, 32),  # visit, form fill, e-mail send/open/click, new lead,
-                                             # data value change, score change, program status, merge
+    # data value change, score change, program status, merge
 )
 ACTIVITY_CHUNK = 3_000  # activities handed on together, so leads are looked up in full batches
 LEADS_PER_CALL = 300  # Marketo's maximum filter values and batch size
@@ -40,8 +41,7 @@ TOKEN_ERRORS = {"601", "602"}  # invalid or expired access token: get a new one
 BACK_OFF_ERRORS = {"604", "606", "608", "611", "615", "713"}  # timeouts, rate and concurrency limits
 QUOTA_ERROR = "607"
 MAX_ATTEMPTS = 8
-CALLS_PER_20S = 100  # Marketo's rate limit
-CALLS_PER_20S_VARIABLE = "HANDOFF_MARKETING_CALLS_PER_20S"  # another subscription's limit
+CALLS_PER_20S_VARIABLE = "HANDOFF_MARKETING_CALLS_PER_20S"  # another subscription's limit than Marketo's 100 per 20 s
 MEMBER_FIELDS = "leadId,statusName,reachedSuccess,membershipDate,acquiredBy,updatedAt"
 HISTORY_DAYS = 730  # how far back the first run reads activities and deleted leads
 MEMBER_UPDATE_WINDOW = timedelta(days=7)  # the longest updatedAt range Marketo's members filter takes
@@ -65,7 +65,7 @@ def member_filters(updated_since: datetime | None, until: datetime) -> list[dict
 
 def calls_per_20s() -> int:
     """The marketing-automation call budget Handoff paces itself to."""
-    return configured_budget(CALLS_PER_20S_VARIABLE, CALLS_PER_20S)
+    return load_settings().marketing_calls_per_20s
 
 
 class MarketoError(RuntimeError):
@@ -84,8 +84,9 @@ class MarketoClient:
 
     def __init__(self, base_url: str, client_id: str, client_secret: str, back_off_seconds: float = 2.0):
         self.base_url = base_url.rstrip("/")
-        self._session = paced(requests.Client(raise_for_status=False).session,
-                              SlidingWindowLimiter(calls_per_20s(), 20), self.base_url)
+        self._session = paced(
+            requests.Client(raise_for_status=False).session, SlidingWindowLimiter(calls_per_20s(), 20), self.base_url
+        )
         self._client_id, self._client_secret = client_id, client_secret
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -97,9 +98,14 @@ class MarketoClient:
 
     def _access_token(self) -> str:
         if self._token is None or time.monotonic() >= self._token_expires_at:
-            response = self._session.get(f"{self.base_url}/identity/oauth/token", params={
-                "grant_type": "client_credentials", "client_id": self._client_id,
-                "client_secret": self._client_secret})
+            response = self._session.get(
+                f"{self.base_url}/identity/oauth/token",
+                params={
+                    "grant_type": "client_credentials",
+                    "client_id": self._client_id,
+                    "client_secret": self._client_secret,
+                },
+            )
             response.raise_for_status()
             body = response.json()
             if "access_token" not in body:
@@ -112,8 +118,13 @@ class MarketoClient:
     def call(self, path: str, method: str = "GET", params: dict | None = None, json: dict | None = None) -> dict:
         for attempt in range(MAX_ATTEMPTS):
             with self._one_call_at_a_time:
-                response = self._session.request(method, f"{self.base_url}{path}", params=params, json=json,
-                                                 headers={"Authorization": f"Bearer {self._access_token()}"})
+                response = self._session.request(
+                    method,
+                    f"{self.base_url}{path}",
+                    params=params,
+                    json=json,
+                    headers={"Authorization": f"Bearer {self._access_token()}"},
+                )
             response.raise_for_status()
             body = orjson.loads(response.content)  # several times faster than the requests' parser
             if body.get("success", True):
@@ -141,29 +152,37 @@ class MarketoClient:
             params["nextPageToken"] = body["nextPageToken"]
 
     def paging_token(self, since: datetime) -> str:
-        return self.call("/rest/v1/activities/pagingtoken.json",
-                         params={"sinceDatetime": since.strftime("%Y-%m-%dT%H:%M:%SZ")})["nextPageToken"]
+        return self.call(
+            "/rest/v1/activities/pagingtoken.json", params={"sinceDatetime": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        )["nextPageToken"]
 
 
 def stopping_at_quota(read: Callable[..., Iterator]) -> Callable[..., Iterator]:
     """A spent daily quota ends a resource cleanly: what was read still loads, with the state that
     lets the next run resume where this one stopped."""
+
     @functools.wraps(read)
     def reading(*args, **kwargs) -> Iterator:
         try:
             yield from read(*args, **kwargs)
         except DailyQuotaReached as stop:
             logger.warning(f"{read.__name__}: {stop}; the next run resumes where this one stopped")
+
     return reading
 
 
 # Marketo's activity record, column by column; ``attributes`` becomes the text of one JSON object of
 # name to value, which the warehouses' JSON functions read as they read a JSON column.
-ACTIVITY_FIELDS = {"id": ("id", pa.int64()), "marketoGUID": ("marketo_guid", pa.string()),
-                   "leadId": ("lead_id", pa.int64()), "activityDate": ("activity_date", pa.string()),
-                   "activityTypeId": ("activity_type_id", pa.int64()), "campaignId": ("campaign_id", pa.int64()),
-                   "primaryAttributeValueId": ("primary_attribute_value_id", pa.int64()),
-                   "primaryAttributeValue": ("primary_attribute_value", pa.string())}
+ACTIVITY_FIELDS = {
+    "id": ("id", pa.int64()),
+    "marketoGUID": ("marketo_guid", pa.string()),
+    "leadId": ("lead_id", pa.int64()),
+    "activityDate": ("activity_date", pa.string()),
+    "activityTypeId": ("activity_type_id", pa.int64()),
+    "campaignId": ("campaign_id", pa.int64()),
+    "primaryAttributeValueId": ("primary_attribute_value_id", pa.int64()),
+    "primaryAttributeValue": ("primary_attribute_value", pa.string()),
+}
 # Arrow reads these fields out of the records in one pass (other fields are skipped, missing ones null).
 ACTIVITY_RECORD = pa.struct([(field, arrow_type) for field, (_, arrow_type) in ACTIVITY_FIELDS.items()])
 
@@ -172,18 +191,32 @@ def activities_table(activities: list[dict]) -> pa.Table:
     """Activities as an Arrow table, which dlt writes as Parquet without normalizing each row.
     The table carries dlt's row id: tables first loaded row by row require one."""
     table = pa.Table.from_struct_array(pa.array(activities, ACTIVITY_RECORD)).rename_columns(
-        [column for column, _ in ACTIVITY_FIELDS.values()])
-    table = table.set_column(table.schema.get_field_index("activity_date"), "activity_date",
-                             pc.cast(table["activity_date"], pa.timestamp("us", tz="UTC")))
+        [column for column, _ in ACTIVITY_FIELDS.values()]
+    )
+    table = table.set_column(
+        table.schema.get_field_index("activity_date"),
+        "activity_date",
+        pc.cast(table["activity_date"], pa.timestamp("us", tz="UTC")),
+    )
     attributes = pa.array(
-        [orjson.dumps({a.get("name"): a.get("value") for a in activity.get("attributes", [])},
-                      option=orjson.OPT_NON_STR_KEYS) for activity in activities], pa.binary()).cast(pa.string())
+        [
+            orjson.dumps(
+                {a.get("name"): a.get("value") for a in activity.get("attributes", [])}, option=orjson.OPT_NON_STR_KEYS
+            )
+            for activity in activities
+        ],
+        pa.binary(),
+    ).cast(pa.string())
     return with_key_required(with_row_ids(table.append_column("attributes", attributes)), "id")
 
 
 @dlt.source(name="marketing", max_table_nesting=0)
-def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secrets.value,
-                     client_secret: str = dlt.secrets.value, history_days: int = HISTORY_DAYS):
+def marketing_source(
+    base_url: str = dlt.config.value,
+    client_id: str = dlt.secrets.value,
+    client_secret: str = dlt.secrets.value,
+    history_days: int = HISTORY_DAYS,
+):
     client = MarketoClient(base_url, client_id, client_secret)
 
     @dlt.resource(name="activity_types", primary_key="id", write_disposition="replace")
@@ -196,17 +229,21 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
     def activities() -> Iterator[pa.Table]:
         """Lead activities, resumed from the paging token saved after the last page read."""
         tokens: dict = dlt.current.resource_state().setdefault("next_page_tokens", {})
-        first_since = datetime.now(timezone.utc) - timedelta(days=history_days)
+        first_since = datetime.now(UTC) - timedelta(days=history_days)
         for group in ACTIVITY_TYPE_GROUPS:
             key = ",".join(map(str, group))
-            params = {"activityTypeIds": key, "batchSize": PAGE_SIZE,
-                      "nextPageToken": tokens.get(key) or client.paging_token(first_since)}
+            params = {
+                "activityTypeIds": key,
+                "batchSize": PAGE_SIZE,
+                "nextPageToken": tokens.get(key) or client.paging_token(first_since),
+            }
             chunk: list[dict] = []
             try:
                 # The next pages are fetched while the last ones are handed on and their leads looked up:
                 # up to two chunks ahead, so the sandbox or vendor is never idle while a chunk is written.
-                for page, next_token in read_ahead(client.pages("/rest/v1/activities.json", params),
-                                                   depth=2 * ACTIVITY_CHUNK // PAGE_SIZE):
+                for page, next_token in read_ahead(
+                    client.pages("/rest/v1/activities.json", params), depth=2 * ACTIVITY_CHUNK // PAGE_SIZE
+                ):
                     chunk.extend(page)
                     if len(chunk) >= ACTIVITY_CHUNK:
                         yield activities_table(chunk)
@@ -240,10 +277,12 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
         wanted = set(state.pop("unread_lead_ids", [])) | set(pc.unique(chunk["lead_id"]).to_pylist())
         lead_ids = sorted(wanted - looked_up)
         for start in range(0, len(lead_ids), LEADS_PER_CALL):
-            batch = lead_ids[start:start + LEADS_PER_CALL]
+            batch = lead_ids[start : start + LEADS_PER_CALL]
             try:
-                found = client.call("/rest/v1/leads.json", params={
-                    "filterType": "id", "filterValues": ",".join(map(str, batch)), "fields": lead_fields()})
+                found = client.call(
+                    "/rest/v1/leads.json",
+                    params={"filterType": "id", "filterValues": ",".join(map(str, batch)), "fields": lead_fields()},
+                )
             except DailyQuotaReached as stop:
                 state["unread_lead_ids"] = lead_ids[start:]
                 logger.warning(f"{stop}; {len(lead_ids) - start} leads are read first on the next run")
@@ -256,10 +295,10 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
     def deleted_leads() -> Iterator[list[dict]]:
         """Leads deleted in Marketo, since the last token."""
         state = dlt.current.resource_state()
-        token = state.get("next_page_token") or client.paging_token(
-            datetime.now(timezone.utc) - timedelta(days=history_days))
-        for page, next_token in client.pages("/rest/v1/activities/deletedleads.json",
-                                             {"nextPageToken": token, "batchSize": PAGE_SIZE}):
+        token = state.get("next_page_token") or client.paging_token(datetime.now(UTC) - timedelta(days=history_days))
+        for page, next_token in client.pages(
+            "/rest/v1/activities/deletedleads.json", {"nextPageToken": token, "batchSize": PAGE_SIZE}
+        ):
             if page:
                 yield page
             if next_token:
@@ -279,8 +318,9 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
                 return
             offset += len(batch)
 
-    @dlt.transformer(name="program_members", data_from=programs, primary_key=["programId", "leadId"],
-                     write_disposition="merge")
+    @dlt.transformer(
+        name="program_members", data_from=programs, primary_key=["programId", "leadId"], write_disposition="merge"
+    )
     @stopping_at_quota
     def program_members(batch: list[dict]) -> Iterator[list[dict]]:
         """Who is in each program and how far they progressed: every member of a program the first
@@ -288,10 +328,12 @@ def marketing_source(base_url: str = dlt.config.value, client_id: str = dlt.secr
         moves only once all its members were read, so a run the daily quota stops misses none."""
         updated_since: dict = dlt.current.resource_state().setdefault("updated_since", {})
         for program in batch:
-            since, reading_from = updated_since.get(str(program["id"])), datetime.now(timezone.utc)
+            since, reading_from = updated_since.get(str(program["id"])), datetime.now(UTC)
             for member_filter in member_filters(since and datetime.fromisoformat(since), reading_from):
-                for page, _ in client.pages(f"/rest/v1/programs/{program['id']}/members.json",
-                                            {"batchSize": PAGE_SIZE, "fields": MEMBER_FIELDS, **member_filter}):
+                for page, _ in client.pages(
+                    f"/rest/v1/programs/{program['id']}/members.json",
+                    {"batchSize": PAGE_SIZE, "fields": MEMBER_FIELDS, **member_filter},
+                ):
                     if page:
                         yield [{"programId": program["id"], **member} for member in page]
             updated_since[str(program["id"])] = (reading_from - MEMBER_UPDATE_OVERLAP).isoformat()

@@ -13,19 +13,10 @@ import os
 import threading
 import time
 from collections import deque
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-
-
-def configured_budget(variable: str, vendor_limit: int) -> int:
-    """Requests per window from the environment variable ``variable``, else ``vendor_limit``."""
-    configured = os.environ.get(variable)
-    if not configured:
-        return vendor_limit
-    if not configured.isdigit() or int(configured) == 0:
-        raise ValueError(f"{variable} must be a positive whole number of requests, got {configured!r}")
-    return int(configured)
 
 
 class SlidingWindowLimiter:
@@ -56,9 +47,9 @@ class PacedAdapter(HTTPAdapter):
         super().__init__()
         self.limiter = limiter
 
-    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         self.limiter.wait_turn()
-        return super().send(request, **kwargs)
+        return super().send(request, *args, **kwargs)
 
 
 def paced(session: requests.Session, limiter: SlidingWindowLimiter, base_url: str) -> requests.Session:

@@ -18,17 +18,18 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
+from dlt.extract.hints import TResourceHints
 
 from pipeline.ingest.arrow import with_row_ids
+from pipeline.intake.segment import CALL_TYPES
 
-EVENT_TYPES = {"page", "track", "identify", "screen", "group", "alias"}
 # Lines parsed and handed to dlt together: parsing a file at a time, and dlt's work per table,
 # cost more than the parsing itself when hourly files are small; a few megabytes at a time keep
 # the memory the reading takes small next to DuckDB's while it merges.
@@ -39,25 +40,47 @@ _PAGE = pa.struct([("url", _text), ("path", _text), ("title", _text), ("referrer
 _CAMPAIGN = pa.struct([("source", _text), ("medium", _text), ("name", _text), ("content", _text), ("term", _text)])
 _TRAITS = pa.struct([("email", _text)])
 # The parts of a Segment call the funnel reads; the reader skips every other field.
-SEGMENT_CALL = pa.schema([
-    ("messageId", _text), ("type", _text), ("event", _text), ("anonymousId", _text), ("userId", _text),
-    ("timestamp", TIMESTAMP), ("traits", _TRAITS),
-    ("context", pa.struct([("page", _PAGE), ("campaign", _CAMPAIGN), ("traits", _TRAITS)])),
-])
+SEGMENT_CALL = pa.schema(
+    [
+        ("messageId", _text),
+        ("type", _text),
+        ("event", _text),
+        ("anonymousId", _text),
+        ("userId", _text),
+        ("timestamp", TIMESTAMP),
+        ("traits", _TRAITS),
+        ("context", pa.struct([("page", _PAGE), ("campaign", _CAMPAIGN), ("traits", _TRAITS)])),
+    ]
+)
 SEGMENT_CALL_PARSING = pa_json.ParseOptions(explicit_schema=SEGMENT_CALL, unexpected_field_behavior="ignore")
 # The columns loaded, each from its field in the call ("traits.email" is the call's, or its context's).
 EVENT_COLUMNS = {
-    "message_id": "messageId", "type": "type", "event": "event", "anonymous_id": "anonymousId",
-    "user_id": "userId", "email": "traits.email", "timestamp": "timestamp", "page_url": "context.page.url",
-    "page_path": "context.page.path", "page_title": "context.page.title", "referrer": "context.page.referrer",
-    "utm_source": "context.campaign.source", "utm_medium": "context.campaign.medium",
-    "utm_campaign": "context.campaign.name", "utm_content": "context.campaign.content",
+    "message_id": "messageId",
+    "type": "type",
+    "event": "event",
+    "anonymous_id": "anonymousId",
+    "user_id": "userId",
+    "email": "traits.email",
+    "timestamp": "timestamp",
+    "page_url": "context.page.url",
+    "page_path": "context.page.path",
+    "page_title": "context.page.title",
+    "referrer": "context.page.referrer",
+    "utm_source": "context.campaign.source",
+    "utm_medium": "context.campaign.medium",
+    "utm_campaign": "context.campaign.name",
+    "utm_content": "context.campaign.content",
     "utm_term": "context.campaign.term",
 }
 # The merge key is never null: dlt's schema says so, and an Arrow schema that disagreed would be
 # reported for every table.
-EVENTS = pa.schema([pa.field(column, TIMESTAMP if column == "timestamp" else _text, nullable=column != "message_id")
-                    for column in EVENT_COLUMNS] + [("raw", _text)])
+EVENTS = pa.schema(
+    [
+        pa.field(column, TIMESTAMP if column == "timestamp" else _text, nullable=column != "message_id")
+        for column in EVENT_COLUMNS
+    ]
+    + [("raw", _text)]
+)
 
 
 def invalid_event_reason(event: object) -> str | None:
@@ -65,7 +88,7 @@ def invalid_event_reason(event: object) -> str | None:
         return "not a JSON object"
     if not event.get("messageId"):
         return "no messageId"
-    if event.get("type") not in EVENT_TYPES:
+    if event.get("type") not in CALL_TYPES:
         return f"unknown type {event.get('type')!r}"
     if not (event.get("anonymousId") or event.get("userId")):
         return "neither anonymousId nor userId"
@@ -128,7 +151,8 @@ class EventReader:
         try:
             table = events_table(
                 pa_json.read_json(io.BytesIO(b"\n".join(texts)), parse_options=SEGMENT_CALL_PARSING),
-                pa.array(texts, pa.binary()).cast(_text))
+                pa.array(texts, pa.binary()).cast(_text),
+            )
         except pa.ArrowInvalid:
             if stop - start == 1:
                 yield self._parse_alone(start)
@@ -141,9 +165,13 @@ class EventReader:
         if not pc.any(invalid).as_py():
             yield table, []
             return
-        yield table.filter(pc.invert(invalid)), [
-            self._quarantined(start + row, invalid_event_reason(json.loads(texts[row])))
-            for row in pc.indices_nonzero(invalid).to_pylist()]
+        yield (
+            table.filter(pc.invert(invalid)),
+            [
+                self._quarantined(start + row, invalid_event_reason(json.loads(texts[row])) or "not a Segment call")
+                for row in pc.indices_nonzero(invalid).to_pylist()
+            ],
+        )
 
     def _parse_alone(self, index: int) -> tuple[pa.Table, list[dict]]:
         """A line the reader refused: why, or the event once its user id is made the string it can be."""
@@ -164,9 +192,13 @@ class EventReader:
         return EVENTS.empty_table(), [self._quarantined(index, reason)]
 
     def _quarantined(self, index: int, reason: str) -> dict:
-        return {"file": self.lines.files[index], "line_offset": self.lines.offsets[index],
-                "line": _decoded(self.lines.texts[index]), "reason": reason,
-                "quarantined_at": datetime.now(timezone.utc)}
+        return {
+            "file": self.lines.files[index],
+            "line_offset": self.lines.offsets[index],
+            "line": _decoded(self.lines.texts[index]),
+            "reason": reason,
+            "quarantined_at": datetime.now(UTC),
+        }
 
 
 def _decoded(line: bytes) -> str:
@@ -183,10 +215,11 @@ def events_table(calls: pa.Table, raw: pa.Array) -> pa.Table:
 
 def _valid_events(table: pa.Table) -> pa.ChunkedArray:
     """Which events the Segment spec's rules accept, as ``invalid_event_reason`` states them."""
+
     def present(column: str) -> pa.ChunkedArray:
         return pc.fill_null(pc.not_equal(table[column], ""), False)
 
-    known_type = pc.fill_null(pc.is_in(table["type"], pa.array(sorted(EVENT_TYPES))), False)
+    known_type = pc.fill_null(pc.is_in(table["type"], pa.array(sorted(CALL_TYPES))), False)
     attributed = pc.or_(present("anonymous_id"), present("user_id"))
     return pc.and_(pc.and_(present("message_id"), known_type), pc.and_(attributed, pc.is_valid(table["timestamp"])))
 
@@ -199,8 +232,11 @@ def web_source(folders: list[str] = dlt.config.value):
     # The rows handed to dlt are unique per messageId, which spares DuckDB de-duplicating the whole
     # load itself: a window over every column, each call's raw text included, that takes twice as
     # long as inserting the rows.
-    @dlt.resource(name="events", primary_key="message_id",
-                  write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True})
+    @dlt.resource(
+        name="events",
+        primary_key="message_id",
+        write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True},
+    )
     def events() -> Iterator:
         """Segment page, track and identify calls, one row per messageId."""
         offsets: dict[str, int] = dlt.current.resource_state().setdefault("offsets", {})
@@ -241,7 +277,7 @@ class FirstSightings:
         return events.filter(pa.array(first, pa.bool_()))
 
 
-def _events_and_quarantine(lines: Lines, quarantine_hints: dict, first_sightings: FirstSightings) -> Iterator:
+def _events_and_quarantine(lines: Lines, quarantine_hints: TResourceHints, first_sightings: FirstSightings) -> Iterator:
     if not lines.texts:
         return
     table, quarantined = EventReader(lines).read()

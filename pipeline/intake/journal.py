@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 SCHEMA = """
@@ -47,14 +47,15 @@ class IntakeJournal:
 
     def append(self, source: str, events: list[tuple[str, str]]) -> int:
         """Store ``(event key, JSON body)`` pairs in one durable transaction; how many were new."""
-        received_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        received_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         with self._lock:
             before = self._db.total_changes
             self._db.execute("begin immediate")
             try:
                 self._db.executemany(
                     "insert or ignore into events (source, event_key, received_at, body) values (?, ?, ?, ?)",
-                    [(source, key, received_at, body) for key, body in events])
+                    [(source, key, received_at, body) for key, body in events],
+                )
                 self._db.execute("commit")
             except BaseException:
                 self._db.execute("rollback")
@@ -65,14 +66,17 @@ class IntakeJournal:
         with self._lock:
             rows = self._db.execute(
                 "select seq, source, event_key, received_at, body from events where source = ? and seq > ? "
-                "order by seq limit ?", (source, seq, limit)).fetchall()
+                "order by seq limit ?",
+                (source, seq, limit),
+            ).fetchall()
         return [JournalEvent(*row) for row in rows]
 
     def since(self, source: str, seq: int) -> tuple[int, int]:
         """How many of the source's events came after ``seq``, and the newest one's seq (or ``seq``)."""
         with self._lock:
-            count, newest = self._db.execute("select count(*), max(seq) from events where source = ? and seq > ?",
-                                             (source, seq)).fetchone()
+            count, newest = self._db.execute(
+                "select count(*), max(seq) from events where source = ? and seq > ?", (source, seq)
+            ).fetchone()
         return count, newest or seq
 
     def counts(self) -> dict[str, int]:

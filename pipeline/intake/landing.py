@@ -15,8 +15,10 @@ import json
 import os
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
+
+from pipeline.intake.segment import hour_file
 
 SCHEMA = """
 create table if not exists web_messages (message_id text primary key);
@@ -27,13 +29,6 @@ create table if not exists web_pending_append (
     lines blob not null
 );
 """
-
-
-def hour_file(folder: Path, received_at: datetime) -> Path:
-    """``<folder>/<YYYY-MM-DD>/<HH>.ndjson`` for the UTC hour the events were received in, the way a
-    Segment storage destination groups them: an hour's file is complete once the hour is over."""
-    moment = received_at.astimezone(timezone.utc)
-    return folder / moment.strftime("%Y-%m-%d") / f"{moment:%H}.ndjson"
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -90,14 +85,18 @@ class WebEventLanding:
                 return 0
             path = hour_file(self.folder, received_at)
             offset = path.stat().st_size if path.exists() else 0
-            lines = b"".join(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-                             for event in fresh)
+            lines = b"".join(
+                json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for event in fresh
+            )
             self._db.execute("begin immediate")
             try:
-                self._db.executemany("insert into web_messages (message_id) values (?)",
-                                     [(event["messageId"],) for event in fresh])
-                self._db.execute("insert into web_pending_append (only_one, file, offset, lines) values (1, ?, ?, ?)",
-                                 (str(path), offset, lines))
+                self._db.executemany(
+                    "insert into web_messages (message_id) values (?)", [(event["messageId"],) for event in fresh]
+                )
+                self._db.execute(
+                    "insert into web_pending_append (only_one, file, offset, lines) values (1, ?, ?, ?)",
+                    (str(path), offset, lines),
+                )
                 self._db.execute("commit")
             except BaseException:
                 self._db.execute("rollback")
@@ -112,9 +111,13 @@ class WebEventLanding:
         landed: set[str] = set()
         # SQLite caps the number of parameters in one statement.
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            landed.update(row[0] for row in self._db.execute(
-                f"select message_id from web_messages where message_id in ({','.join('?' * len(chunk))})", chunk))
+            chunk = ids[start : start + 500]
+            landed.update(
+                row[0]
+                for row in self._db.execute(
+                    f"select message_id from web_messages where message_id in ({','.join('?' * len(chunk))})", chunk
+                )
+            )
         fresh = []
         for event in events:
             if event["messageId"] not in landed:

@@ -104,35 +104,57 @@ def build_suite(suite_definition: dict):
 
 def _context(docs_dir: Path | None):
     import great_expectations as gx
-    from great_expectations.data_context.types.base import (DataContextConfig, InMemoryStoreBackendDefaults,
-                                                            ProgressBarsConfig)
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    sites = {} if docs_dir is None else {DOCS_SITE: {
-        "class_name": "SiteBuilder",
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}}
-    return gx.get_context(mode="ephemeral", project_config=DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(), data_docs_sites=sites,
-        progress_bars=ProgressBarsConfig(globally=False)))
+    sites = (
+        {}
+        if docs_dir is None
+        else {
+            DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        }
+    )
+    return gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            data_docs_sites=sites,
+            progress_bars=ProgressBarsConfig(globally=False),
+        ),
+    )
 
 
-def validate(frame: pd.DataFrame, suite_definition: dict, parameters: dict[str, Any], *,
-             key_columns: tuple[str, ...] = (), docs_dir: Path | None = None,
-             run_name: str = "adhoc") -> Validation:
+def validate(
+    frame: pd.DataFrame,
+    suite_definition: dict,
+    parameters: dict[str, Any],
+    *,
+    key_columns: tuple[str, ...] = (),
+    docs_dir: Path | None = None,
+    run_name: str = "adhoc",
+) -> Validation:
     """Validate ``frame``; failing rows are named by ``key_columns``. With ``docs_dir`` the
     validation's Data Docs page is written there (no index: the check links to the page itself, and
     an index rebuilt from every past validation would cost more with each run)."""
     suite = build_suite(suite_definition)
     context = _context(docs_dir)
-    batch = (context.data_sources.add_pandas("handoff")
-             .add_dataframe_asset(name=suite.name)
-             .add_batch_definition_whole_dataframe("batch")
-             .get_batch(batch_parameters={"dataframe": frame}))
+    batch = (
+        context.data_sources.add_pandas("handoff")
+        .add_dataframe_asset(name=suite.name)
+        .add_batch_definition_whole_dataframe("batch")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": FAILING_SAMPLE_SIZE}
     if key_columns:
         result_format["unexpected_index_column_names"] = list(key_columns)
-    result = batch.validate(context.suites.add(suite), expectation_parameters=parameters,
-                            result_format=result_format)
+    result = batch.validate(context.suites.add(suite), expectation_parameters=parameters, result_format=result_format)
     failures = [
         FailedExpectation(
             expectation=outcome.expectation_config.type,
@@ -141,25 +163,34 @@ def validate(frame: pd.DataFrame, suite_definition: dict, parameters: dict[str, 
             unexpected_count=outcome.result.get("unexpected_count"),
             unexpected_percent=outcome.result.get("unexpected_percent"),
             sample=[_plain(value) for value in outcome.result.get("partial_unexpected_list", [])],
-            failing_rows=[{name: _plain(value) for name, value in row.items()}
-                          for row in outcome.result.get("partial_unexpected_index_list") or []
-                          if isinstance(row, dict)],
+            failing_rows=[
+                {name: _plain(value) for name, value in row.items()}
+                for row in outcome.result.get("partial_unexpected_index_list") or []
+                if isinstance(row, dict)
+            ],
             observed_value=_plain(outcome.result.get("observed_value")),
         )
-        for outcome in result.results if not outcome.success
+        for outcome in result.results
+        if not outcome.success
     ]
     docs_url = _build_docs(context, suite.name, run_name, batch.id, result) if docs_dir is not None else None
-    return Validation(suite=suite.name, rows=len(frame), evaluated=len(result.results), failures=failures,
-                      docs_url=docs_url)
+    return Validation(
+        suite=suite.name, rows=len(frame), evaluated=len(result.results), failures=failures, docs_url=docs_url
+    )
 
 
 def _build_docs(context, suite_name: str, run_name: str, batch_id: str, result) -> str:
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
-                                                                            ValidationResultIdentifier)
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
 
-    identifier = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
-                                            run_id=RunIdentifier(run_name=run_name), batch_identifier=batch_id)
+    identifier = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+        run_id=RunIdentifier(run_name=run_name),
+        batch_identifier=batch_id,
+    )
     context.validation_results_store.set(identifier, result)
     context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[identifier], build_index=False)
     [site] = context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)

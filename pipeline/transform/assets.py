@@ -4,19 +4,18 @@ Models are keyed ``[schema, model]`` (``marts/dim_people``) and sources ``[sourc
 (``raw_crm/contacts``), the keys the ingestion assets use, so dbt's lineage joins dlt's.
 """
 
-
 import json
-import os
 import shutil
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL
+from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, Settings
 from pipeline.transform.contract import write_contract_seeds
 
 
@@ -33,9 +32,8 @@ class HandoffDbtTranslator(DagsterDbtTranslator):
         return dbt_resource_props["fqn"][1]
 
 
-def dbt_project() -> DbtProject:
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
-                         target=os.environ.get("HANDOFF_DBT_TARGET", "duckdb"))
+def dbt_project(settings: Settings) -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=settings.dbt_target)
     write_contract_seeds(DBT_PROJECT_DIR)
     # The manifest is generated, not committed: parse when it is missing (fresh clone) or older
     # than the project's files (a model was edited), and on every load under `dagster dev`.
@@ -48,9 +46,15 @@ def manifest_is_current(project: DbtProject) -> bool:
     if not project.manifest_path.exists():
         return False
     built = project.manifest_path.stat().st_mtime
-    sources = [DBT_PROJECT_DIR / "dbt_project.yml", *(
-        path for folder in ("models", "macros", "seeds", "tests")
-        for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file())]
+    sources = [
+        DBT_PROJECT_DIR / "dbt_project.yml",
+        *(
+            path
+            for folder in ("models", "macros", "seeds", "tests")
+            for path in (DBT_PROJECT_DIR / folder).rglob("*")
+            if path.is_file()
+        ),
+    ]
     return all(path.stat().st_mtime <= built for path in sources)
 
 
@@ -65,11 +69,27 @@ class DbtBuildConfig(dg.Config):
     """Evaluate SLA clocks as of this UTC moment (``YYYY-MM-DD HH:MM:SS``) instead of now: a replay."""
 
 
-def build_transform_defs() -> dg.Definitions:
-    project = dbt_project()
+def as_of_timestamp(value: str) -> str:
+    """``value`` as the UTC timestamp dbt's ``as_of`` variable takes. The models put it into SQL,
+    so only a moment that parses goes on, written by this function."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise dg.Failure(f"as_of must be a moment such as '2026-03-04 16:00:00' (UTC), not {value!r}") from None
+    if moment.tzinfo:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
-    @dbt_assets(manifest=project.manifest_path, project=project,
-                dagster_dbt_translator=HandoffDbtTranslator(), pool=WAREHOUSE_POOL)
+
+def build_transform_defs(settings: Settings) -> dg.Definitions:
+    project = dbt_project(settings)
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=HandoffDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
     def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource):
         # The contract may have changed since the code location loaded.
         write_contract_seeds(DBT_PROJECT_DIR)
@@ -78,7 +98,7 @@ def build_transform_defs() -> dg.Definitions:
         # of a build's time, and a webhook's run waits for them on its way to the CRM.
         args = ["build", "--exclude-resource-type", "unit_test"]
         if config.as_of:
-            args += ["--vars", json.dumps({"as_of": config.as_of})]
+            args += ["--vars", json.dumps({"as_of": as_of_timestamp(config.as_of)})]
         invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
         # Each invocation writes its own target folder in the project (about 16 MB for the medium

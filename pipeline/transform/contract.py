@@ -220,45 +220,50 @@ def contract_tables(contract: FunnelContract) -> dict[str, list[dict]]:
     """Seed name → rows. Column order is the seed's; every seed has at least one row."""
     mql, calendar, attribution = contract.mql_rule, contract.business_calendar, contract.attribution
     return {
-        "contract_stages": [{"stage": s.stage, "stage_order": s.order, "enters_when": s.enters_when}
-                            for s in contract.stages],
-        "contract_lifecycle_stages": [{"lifecycle_stage": k, "funnel_stage": v}
-                                      for k, v in contract.lifecycle_stages.items()],
+        "contract_stages": [
+            {"stage": s.stage, "stage_order": s.order, "enters_when": s.enters_when} for s in contract.stages
+        ],
+        "contract_lifecycle_stages": [
+            {"lifecycle_stage": k, "funnel_stage": v} for k, v in contract.lifecycle_stages.items()
+        ],
         "contract_hand_raise_forms": [{"form_name": name} for name in mql.hand_raise_forms],
         "contract_lead_statuses": (
             [{"lead_status": s, "decision": "accepted"} for s in contract.decision.accepted_lead_statuses]
-            + [{"lead_status": s, "decision": "rejected"} for s in contract.decision.rejected_lead_statuses]),
+            + [{"lead_status": s, "decision": "rejected"} for s in contract.decision.rejected_lead_statuses]
+        ),
         "contract_sales_teams": [{"team_pattern": _like(glob)} for glob in contract.sales_touch.owner_teams],
         "contract_sales_touch_activities": [a.model_dump() for a in contract.sales_touch.activities],
         "contract_rejection_reasons": [r.model_dump() for r in contract.rejection_reasons],
         "contract_segments": [s.model_dump() for s in contract.segments],
-        "contract_sla_policies": [p.model_dump() | {"precedence": n}
-                                  for n, p in enumerate(contract.sla_policies, start=1)],
+        "contract_sla_policies": [
+            p.model_dump() | {"precedence": n} for n, p in enumerate(contract.sla_policies, start=1)
+        ],
         "contract_plan": [q.model_dump() for q in contract.plan],
-        "contract_weekend_days": [{"iso_weekday": WEEKDAYS.index(d) + 1, "weekday": d}
-                                  for d in calendar.weekend_days],
-        "contract_settings": [{
-            "contract_version": contract.version,
-            "reporting_time_zone": contract.reporting_time_zone,
-            "mql_lifecycle_stage": mql.lifecycle_stage,
-            "mql_score_threshold": mql.score_threshold,
-            "hand_raise_window_minutes": mql.hand_raise_window_minutes,
-            "at_risk_fraction": contract.at_risk_fraction,
-            "alert_escalate_after_minutes": contract.alerts.escalate_after_minutes,
-            "alert_lookback_hours": contract.alerts.lookback_hours,
-            "default_time_zone": calendar.default.time_zone,
-            "default_country": calendar.default.country,
-            "default_start_hour": calendar.default.start_hour,
-            "default_end_hour": calendar.default.end_hour,
-            "attribution_window_days": attribution.window_days,
-            "u_shaped_first": attribution.u_shaped.first,
-            "u_shaped_last": attribution.u_shaped.last,
-            "w_shaped_first": attribution.w_shaped.first,
-            "w_shaped_lead_creation": attribution.w_shaped.lead_creation,
-            "w_shaped_opportunity_creation": attribution.w_shaped.opportunity_creation,
-            "time_decay_half_life_days": attribution.time_decay_half_life_days,
-            "cohort_maturity_days": contract.cohort_maturity_days,
-        }],
+        "contract_weekend_days": [{"iso_weekday": WEEKDAYS.index(d) + 1, "weekday": d} for d in calendar.weekend_days],
+        "contract_settings": [
+            {
+                "contract_version": contract.version,
+                "reporting_time_zone": contract.reporting_time_zone,
+                "mql_lifecycle_stage": mql.lifecycle_stage,
+                "mql_score_threshold": mql.score_threshold,
+                "hand_raise_window_minutes": mql.hand_raise_window_minutes,
+                "at_risk_fraction": contract.at_risk_fraction,
+                "alert_escalate_after_minutes": contract.alerts.escalate_after_minutes,
+                "alert_lookback_hours": contract.alerts.lookback_hours,
+                "default_time_zone": calendar.default.time_zone,
+                "default_country": calendar.default.country,
+                "default_start_hour": calendar.default.start_hour,
+                "default_end_hour": calendar.default.end_hour,
+                "attribution_window_days": attribution.window_days,
+                "u_shaped_first": attribution.u_shaped.first,
+                "u_shaped_last": attribution.u_shaped.last,
+                "w_shaped_first": attribution.w_shaped.first,
+                "w_shaped_lead_creation": attribution.w_shaped.lead_creation,
+                "w_shaped_opportunity_creation": attribution.w_shaped.opportunity_creation,
+                "time_decay_half_life_days": attribution.time_decay_half_life_days,
+                "cohort_maturity_days": contract.cohort_maturity_days,
+            }
+        ],
     }
 
 
@@ -272,6 +277,7 @@ def _csv(rows: list[dict]) -> str:
 
 def render_docs(contract: FunnelContract, source_name: str) -> str:
     """The contract as a dbt docs block: what each definition says, in tables a reader can scan."""
+
     def table(rows: list[dict]) -> str:
         header = list(rows[0])
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -280,38 +286,84 @@ def render_docs(contract: FunnelContract, source_name: str) -> str:
 
     tables = contract_tables(contract)
     settings = tables["contract_settings"][0]
-    return "\n".join([
-        "{% docs funnel_contract %}",
-        f"The funnel contract (version {contract.version}, from `{source_name}`): the definitions sales "
-        "and marketing share. Edit that file, not these tables; they are regenerated before every run.",
-        "", "**Stages**", "", table(tables["contract_stages"]),
-        "", "**CRM lifecycle stages**", "", table(tables["contract_lifecycle_stages"]),
-        "", f"**MQL rule**: lifecycle stage `{settings['mql_lifecycle_stage']}`; score threshold "
-        f"{settings['mql_score_threshold']}; a hand-raise is one of "
-        f"{', '.join(contract.mql_rule.hand_raise_forms)} within {settings['hand_raise_window_minutes']} minutes before.",
-        "", "**Sales touches** (owner teams " + ", ".join(contract.sales_touch.owner_teams) + ")", "",
-        table(tables["contract_sales_touch_activities"]),
-        "", "**Decisions** (CRM lead status)", "", table(tables["contract_lead_statuses"]),
-        "", "**Rejection reasons**", "", table(tables["contract_rejection_reasons"]),
-        "", "**Segments**", "", table(tables["contract_segments"]),
-        "", f"**SLA policies** (first match wins; business minutes; at risk after "
-        f"{settings['at_risk_fraction']:.0%} of the allowance)", "",
-        table([{k: p[k] for k in ("precedence", "policy", "mql_reason", "segment", "first_touch_minutes",
-                                  "decision_minutes")} for p in tables["contract_sla_policies"]]),
-        "", f"**Alerts**: at-risk and breached notices go to the owner; a breach still untouched "
-        f"{settings['alert_escalate_after_minutes']} minutes after its due time is escalated; only handoffs due "
-        f"within the last {settings['alert_lookback_hours']} hours are alerted on.",
-        "", f"**Business calendar**: default {settings['default_time_zone']}, {settings['default_country']}, "
-        f"{settings['default_start_hour']}:00–{settings['default_end_hour']}:00; weekend "
-        f"{', '.join(contract.business_calendar.weekend_days)}; public holidays of the owner's country.",
-        "", f"**Attribution**: window {settings['attribution_window_days']} days; U-shaped "
-        f"{settings['u_shaped_first']}/{settings['u_shaped_last']}; W-shaped {settings['w_shaped_first']}/"
-        f"{settings['w_shaped_lead_creation']}/{settings['w_shaped_opportunity_creation']}; time-decay half-life "
-        f"{settings['time_decay_half_life_days']} days.",
-        "", "**Plan**", "", table(tables["contract_plan"]),
-        "", f"Periods are cut in {settings['reporting_time_zone']}; cohorts are mature "
-        f"{settings['cohort_maturity_days']} days after their period ends.",
-        "{% enddocs %}", ""])
+    return "\n".join(
+        [
+            "{% docs funnel_contract %}",
+            f"The funnel contract (version {contract.version}, from `{source_name}`): the definitions sales "
+            "and marketing share. Edit that file, not these tables; they are regenerated before every run.",
+            "",
+            "**Stages**",
+            "",
+            table(tables["contract_stages"]),
+            "",
+            "**CRM lifecycle stages**",
+            "",
+            table(tables["contract_lifecycle_stages"]),
+            "",
+            f"**MQL rule**: lifecycle stage `{settings['mql_lifecycle_stage']}`; score threshold "
+            f"{settings['mql_score_threshold']}; a hand-raise is one of "
+            f"{', '.join(contract.mql_rule.hand_raise_forms)} within "
+            f"{settings['hand_raise_window_minutes']} minutes before.",
+            "",
+            "**Sales touches** (owner teams " + ", ".join(contract.sales_touch.owner_teams) + ")",
+            "",
+            table(tables["contract_sales_touch_activities"]),
+            "",
+            "**Decisions** (CRM lead status)",
+            "",
+            table(tables["contract_lead_statuses"]),
+            "",
+            "**Rejection reasons**",
+            "",
+            table(tables["contract_rejection_reasons"]),
+            "",
+            "**Segments**",
+            "",
+            table(tables["contract_segments"]),
+            "",
+            f"**SLA policies** (first match wins; business minutes; at risk after "
+            f"{settings['at_risk_fraction']:.0%} of the allowance)",
+            "",
+            table(
+                [
+                    {
+                        k: p[k]
+                        for k in (
+                            "precedence",
+                            "policy",
+                            "mql_reason",
+                            "segment",
+                            "first_touch_minutes",
+                            "decision_minutes",
+                        )
+                    }
+                    for p in tables["contract_sla_policies"]
+                ]
+            ),
+            "",
+            f"**Alerts**: at-risk and breached notices go to the owner; a breach still untouched "
+            f"{settings['alert_escalate_after_minutes']} minutes after its due time is escalated; only handoffs due "
+            f"within the last {settings['alert_lookback_hours']} hours are alerted on.",
+            "",
+            f"**Business calendar**: default {settings['default_time_zone']}, {settings['default_country']}, "
+            f"{settings['default_start_hour']}:00–{settings['default_end_hour']}:00; weekend "
+            f"{', '.join(contract.business_calendar.weekend_days)}; public holidays of the owner's country.",
+            "",
+            f"**Attribution**: window {settings['attribution_window_days']} days; U-shaped "
+            f"{settings['u_shaped_first']}/{settings['u_shaped_last']}; W-shaped {settings['w_shaped_first']}/"
+            f"{settings['w_shaped_lead_creation']}/{settings['w_shaped_opportunity_creation']}; time-decay half-life "
+            f"{settings['time_decay_half_life_days']} days.",
+            "",
+            "**Plan**",
+            "",
+            table(tables["contract_plan"]),
+            "",
+            f"Periods are cut in {settings['reporting_time_zone']}; cohorts are mature "
+            f"{settings['cohort_maturity_days']} days after their period ends.",
+            "{% enddocs %}",
+            "",
+        ]
+    )
 
 
 def _write_if_changed(path: Path, text: str) -> None:

@@ -8,14 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
 
 from pipeline.settings import PROJECT_DIR
-from sandbox.simulation import generate
 
 HANDOFF = [sys.executable, "-m", "pipeline.cli"]
 
@@ -25,11 +23,9 @@ def run(args, home: Path, **kwargs):
     return subprocess.run(args, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
-def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path):
+def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path, clean_tiny_dataset):
     # A pinned company without malformed records, so the demo's quality gate passes every time.
-    company = tmp_path / "company"
-    generate(company, scale="tiny", seed=7, now=datetime(2026, 11, 2, 12, tzinfo=timezone.utc), malformed_share=0)
-    first = run([*HANDOFF, "demo", "--dataset", str(company)], tmp_path)
+    first = run([*HANDOFF, "demo", "--dataset", str(clean_tiny_dataset)], tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "raw_crm.contacts" in first.stdout and "marts.dim_people" in first.stdout
     written = re.search(r"Written back to CRM contacts: (\d+) records in (\d+) batches", first.stdout)
@@ -42,14 +38,20 @@ def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path):
     assert int(re.search(r"raw_web\.events\s.*?(\d+)\s*$", first.stdout, re.MULTILINE)[1]) > 0
     assert str(tmp_path / "serving" / "funnel.duckdb") in first.stdout
 
-    second = run([*HANDOFF, "demo", "--dataset", str(company)], tmp_path)
+    second = run([*HANDOFF, "demo", "--dataset", str(clean_tiny_dataset)], tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Written back to CRM contacts: 0 records in 0 batches" in second.stdout
     assert "Written back to marketing leads: 0 records in 0 batches" in second.stdout
+
     # Same rows in the warehouse, but for what the first run's write-back caused: marketing
     # automation logs a Change Data Value activity (type 13) for each lead field it was sent.
-    counts = lambda out: {line.split()[0]: int(line.split()[-1]) for line in out.splitlines()
-                          if line.strip().startswith(("raw_", "marts."))}
+    def counts(out: str) -> dict[str, int]:
+        return {
+            line.split()[0]: int(line.split()[-1])
+            for line in out.splitlines()
+            if line.strip().startswith(("raw_", "marts."))
+        }
+
     before, after = counts(first.stdout), counts(second.stdout)
     changed = {table for table in before if before[table] != after[table]}
     assert changed <= {"raw_marketing.activities"}
@@ -65,9 +67,15 @@ def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path):
 def test_ctrl_c_during_the_demo_leaves_no_server_behind(tmp_path):
     env = {**os.environ, "HANDOFF_HOME": str(tmp_path)}
     # Started with Ctrl-C ignored, as a script's background job is: the demo still stops on it.
-    demo = subprocess.Popen([*HANDOFF, "demo", "--scale", "tiny"], cwd=PROJECT_DIR, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    demo = subprocess.Popen(
+        [*HANDOFF, "demo", "--scale", "tiny"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     connection_file = tmp_path / "sandbox" / "demo-connection.json"
     deadline = time.monotonic() + 120
     while not connection_file.exists():

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,10 +21,6 @@ from pipeline.settings import DBT_PROJECT_DIR, DataHome
 from sandbox.live import LiveCompany, LiveSettings
 from sandbox.server import SandboxServer, build_sandbox
 from sandbox.webhooks import WebhookSettings
-from sandbox.simulation import generate
-
-# A pinned moment and no malformed records: the same company every run, clean enough to pass the gate.
-COMPANY_NOW = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +29,18 @@ def home():
 
 
 @pytest.fixture(scope="module")
-def sandbox(home, tmp_path_factory):
-    """The tiny company over HTTP; what changes in live mode is sent as webhooks to ``intake_port``,
+def sandbox(home, clean_tiny_dataset, tmp_path_factory):
+    """The tiny company over HTTP, pinned and without malformed records (the same company every run,
+    clean enough to pass the gate); what changes in live mode is sent as webhooks to ``intake_port``,
     where a test that wants them starts the intake service."""
-    dataset = tmp_path_factory.mktemp("company")
-    generate(dataset, scale="tiny", seed=7, now=COMPANY_NOW, malformed_share=0)
     intake_port = free_port()
-    webhooks = WebhookSettings(crm_url=f"http://127.0.0.1:{intake_port}/webhooks/crm",
-                               marketing_url=f"http://127.0.0.1:{intake_port}/webhooks/marketing")
-    with SandboxServer(build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=dataset,
-                                     webhooks=webhooks)) as server:
+    webhooks = WebhookSettings(
+        crm_url=f"http://127.0.0.1:{intake_port}/webhooks/crm",
+        marketing_url=f"http://127.0.0.1:{intake_port}/webhooks/marketing",
+    )
+    with SandboxServer(
+        build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=clean_tiny_dataset, webhooks=webhooks)
+    ) as server:
         server.intake_port = intake_port
         server.publish(home.connection_file)
         yield server
@@ -60,24 +58,30 @@ def synced(home, sandbox):
 def run_full_sync():
     from pipeline.definitions import defs
 
-    return defs.resolve_job_def("full_sync").execute_in_process(instance=dg.DagsterInstance.get(),
-                                                                raise_on_error=False)
+    return defs.resolve_job_def("full_sync").execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)
 
 
 def listed_contacts(sandbox) -> list[dict]:
-    return [c for c in sandbox.sandbox.dataset.rows("crm_objects")
-            if c["objectType"] == "contacts" and not c["archived"] and c.get("mergedInto") is None]
+    return [
+        c
+        for c in sandbox.sandbox.dataset.rows("crm_objects")
+        if c["objectType"] == "contacts" and not c["archived"] and c.get("mergedInto") is None
+    ]
 
 
 def true_stages(sandbox) -> dict[str, str]:
     """The generator's ground truth: the funnel stage each live contact's person is in now."""
-    return {person["crmContactId"]: person["stage"] for person in sandbox.sandbox.dataset.rows("truth_people")
-            if person["crmContactId"] is not None}
+    return {
+        person["crmContactId"]: person["stage"]
+        for person in sandbox.sandbox.dataset.rows("truth_people")
+        if person["crmContactId"] is not None
+    }
 
 
 def writeback_metadata(result, target: str = "crm_contacts") -> dict:
-    [event] = [e for e in result.get_asset_materialization_events()
-               if e.asset_key == dg.AssetKey(["writeback", target])]
+    [event] = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(["writeback", target])
+    ]
     return {name: value.value for name, value in event.materialization.metadata.items()}
 
 
@@ -86,24 +90,37 @@ def test_definitions_load_every_asset_check_job_and_schedule():
 
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert {"raw_crm/contacts", "staging/stg_crm__contacts", "marts/dim_people",
-            "feedback/feedback_crm_contacts", "writeback/crm_contacts"} <= keys
+    assert {
+        "raw_crm/contacts",
+        "staging/stg_crm__contacts",
+        "marts/dim_people",
+        "feedback/feedback_crm_contacts",
+        "writeback/crm_contacts",
+    } <= keys
     checks = {check.name for check in graph.asset_check_keys}
     assert "gx_raw_crm__contacts" in checks and "unique_dim_people_person_id" in checks
-    assert {"gx_raw_crm__contacts__live_rows", "gx_source_freshness", "gx_marts__fct_handoffs",
-            "gx_feedback__feedback_crm_contacts", "gx_feedback__feedback_marketing_leads"} <= checks
+    assert {
+        "gx_raw_crm__contacts__live_rows",
+        "gx_source_freshness",
+        "gx_marts__fct_handoffs",
+        "gx_feedback__feedback_crm_contacts",
+        "gx_feedback__feedback_marketing_leads",
+    } <= checks
     assert defs.resolve_job_def("full_sync") is not None
     assert defs.resolve_schedule_def("nightly_full_sync").cron_schedule == "0 2 * * *"
     repository = defs.get_repository_def()
     repository.load_all_definitions()  # resolves every job, schedule and sensor, raising if one is broken
     assert {job.name for job in repository.get_all_jobs()} >= {"full_sync"}
-    owners = {key: graph.get(dg.AssetKey(key.split("/"))).owners
-              for key in ("staging/stg_crm__contacts", "marts/fct_handoffs", "writeback/crm_contacts",
-                          "alerting/sla_notices")}
-    assert owners == {"staging/stg_crm__contacts": ["team:data-engineering"],
-                      "marts/fct_handoffs": ["team:revenue-analytics"],
-                      "writeback/crm_contacts": ["team:revenue-operations"],
-                      "alerting/sla_notices": ["team:revenue-operations"]}
+    owners = {
+        key: graph.get(dg.AssetKey(key.split("/"))).owners
+        for key in ("staging/stg_crm__contacts", "marts/fct_handoffs", "writeback/crm_contacts", "alerting/sla_notices")
+    }
+    assert owners == {
+        "staging/stg_crm__contacts": ["team:data-engineering"],
+        "marts/fct_handoffs": ["team:revenue-analytics"],
+        "writeback/crm_contacts": ["team:revenue-operations"],
+        "alerting/sla_notices": ["team:revenue-operations"],
+    }
     assert {"sla_clock_schedule", "daily_sla_digest_schedule"} <= {s.name for s in repository.schedule_defs}
     assert "operator_run_failures" in {s.name for s in repository.sensor_defs}
     # The raw table and its dbt source are one asset: the graph is one piece from API to CRM.
@@ -129,9 +146,12 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
     # Both directions are visible in the systems themselves.
     with duckdb.connect(str(home.warehouse), read_only=True) as db:
         handed_over = db.execute("""select crm_contact_id, handoff_sla_state, handoff_mql_reason
-                                    from feedback.feedback_crm_contacts where handoff_sla_state is not null""").fetchall()
-        outcomes = dict(db.execute("""select marketing_lead_id, "handoffSalesOutcome"
-                                      from feedback.feedback_marketing_leads""").fetchall())
+                                    from feedback.feedback_crm_contacts
+                                    where handoff_sla_state is not null""").fetchall()
+        outcomes = dict(
+            db.execute("""select marketing_lead_id, "handoffSalesOutcome"
+                                      from feedback.feedback_marketing_leads""").fetchall()
+        )
     assert handed_over and outcomes
     for contact_id, sla_state, mql_reason in handed_over:
         properties = contact_properties(sandbox, contact_id)
@@ -148,7 +168,9 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
         assert db.execute("select count(*) from raw_crm.contacts").fetchone()[0] == len(contacts)
         # Under 100 contacts and 300 leads: one call each, and none on the rerun.
         assert db.execute("select system, count(*) from writeback.batches group by 1 order by 1").fetchall() == [
-            ("crm", 1), ("marketing", 1)]
+            ("crm", 1),
+            ("marketing", 1),
+        ]
 
 
 def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
@@ -179,7 +201,7 @@ def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
 
 def test_a_sixty_percent_drop_in_contacts_stops_the_write_back_until_they_are_back(home, sandbox, synced):
     contacts = [c["id"] for c in listed_contacts(sandbox)]
-    archived = contacts[:round(len(contacts) * 0.6)]
+    archived = contacts[: round(len(contacts) * 0.6)]
     set_archived(sandbox, archived, True)
     ledger_before = _ledger_rows(home)
 
@@ -192,8 +214,12 @@ def test_a_sixty_percent_drop_in_contacts_stops_the_write_back_until_they_are_ba
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     # The other systems' loads and their checks are kept; nothing downstream of the contacts runs.
     assert {dg.AssetKey(["raw_crm", "contacts"]), dg.AssetKey(["raw_marketing", "leads"])} <= materialized
-    assert not materialized & {dg.AssetKey(["marts", "dim_people"]), dg.AssetKey(["writeback", "crm_contacts"]),
-                               dg.AssetKey(["writeback", "marketing_leads"]), dg.AssetKey(["alerting", "sla_notices"])}
+    assert not materialized & {
+        dg.AssetKey(["marts", "dim_people"]),
+        dg.AssetKey(["writeback", "crm_contacts"]),
+        dg.AssetKey(["writeback", "marketing_leads"]),
+        dg.AssetKey(["alerting", "sla_notices"]),
+    }
     assert _ledger_rows(home) == ledger_before
 
     set_archived(sandbox, archived, False)
@@ -202,12 +228,13 @@ def test_a_sixty_percent_drop_in_contacts_stops_the_write_back_until_they_are_ba
     assert all(e.passed for e in restored.get_asset_check_evaluations() if e.check_name.startswith("gx_"))
 
 
-def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_write_back_sends_it(home, sandbox,
-                                                                                              synced):
+def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_write_back_sends_it(home, sandbox, synced):
     with duckdb.connect(str(home.warehouse)) as db:
         [(contact_id,)] = db.execute("select min(crm_contact_id) from feedback.feedback_crm_contacts").fetchall()
-        db.execute("update feedback.feedback_crm_contacts set handoff_sla_state = 'breached' "
-                   "where crm_contact_id = ?", [contact_id])
+        db.execute(
+            "update feedback.feedback_crm_contacts set handoff_sla_state = 'breached' where crm_contact_id = ?",
+            [contact_id],
+        )
     ledger_before = _ledger_rows(home)
 
     dry = handoff("feedback", "--dry-run")
@@ -223,7 +250,8 @@ def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_writ
 
     as_config = defs.resolve_job_def("writeback").execute_in_process(
         instance=dg.DagsterInstance.get(),
-        run_config={"ops": {"writeback__crm_contacts": {"config": {"dry_run": True}}}})
+        run_config={"ops": {"writeback__crm_contacts": {"config": {"dry_run": True}}}},
+    )
     metadata = writeback_metadata(as_config)
     assert (metadata["dry_run"], metadata["changes_planned"], metadata["records_sent"]) == (True, 1, 0)
     assert "breached" in metadata["diff_preview"]
@@ -237,13 +265,19 @@ def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_writ
 
 def handoff(*args: str) -> subprocess.CompletedProcess:
     """The `handoff` command on this module's data home, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def contact_properties(sandbox, contact_id: str) -> dict:
     row = sandbox.sandbox.store.query_one(
-        "select properties from crm_objects where object_type = 'contacts' and id = ?", (int(contact_id),))
+        "select properties from crm_objects where object_type = 'contacts' and id = ?", (int(contact_id),)
+    )
     return json.loads(row["properties"])
 
 
@@ -251,23 +285,29 @@ def funnel_stage_writes(sandbox, contact_id: str) -> int:
     return sandbox.sandbox.store.query_one(
         """select count(*) as writes from crm_property_history
            where object_type = 'contacts' and id = ? and property = 'handoff_funnel_stage'""",
-        (int(contact_id),))["writes"]
+        (int(contact_id),),
+    )["writes"]
 
 
 def set_lifecycle_stage(sandbox, contact_id: str, stage: str) -> None:
     """Change a contact behind the API's back, as a CRM user with a custom stage would."""
     with sandbox.sandbox.store.transaction() as db:
-        db.execute("""update crm_objects set properties = json_set(properties, '$.lifecyclestage', ?)
-                      where object_type = 'contacts' and id = ?""", (stage, int(contact_id)))
+        db.execute(
+            """update crm_objects set properties = json_set(properties, '$.lifecyclestage', ?)
+                      where object_type = 'contacts' and id = ?""",
+            (stage, int(contact_id)),
+        )
 
 
 def set_archived(sandbox, contact_ids: list[str], archived: bool) -> None:
     """Archive contacts, or bring them back as changed now, as the CRM does."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     with sandbox.sandbox.store.transaction() as db:
-        db.executemany("""update crm_objects set archived = ?, archived_at = ?, updated_at = ?
+        db.executemany(
+            """update crm_objects set archived = ?, archived_at = ?, updated_at = ?
                           where object_type = 'contacts' and id = ?""",
-                       [(int(archived), now if archived else None, now, int(contact_id)) for contact_id in contact_ids])
+            [(int(archived), now if archived else None, now, int(contact_id)) for contact_id in contact_ids],
+        )
 
 
 def _ledger_rows(home) -> int:
@@ -278,8 +318,11 @@ def _ledger_rows(home) -> int:
 def test_credentials_never_reach_logs_run_storage_or_the_warehouse(home, sandbox, synced):
     """After full syncs, the CRM token appears nowhere in the data home but the connection file."""
     token = sandbox.connections()["crm"]["access_token"].encode()
-    leaks = [path for path in home.root.rglob("*")
-             if path.is_file() and path != home.connection_file and token in path.read_bytes()]
+    leaks = [
+        path
+        for path in home.root.rglob("*")
+        if path.is_file() and path != home.connection_file and token in path.read_bytes()
+    ]
     assert leaks == []
 
 
@@ -290,10 +333,16 @@ ENGAGEMENT_TYPES = {"calls": "call", "emails": "email", "meetings": "meeting", "
 def truth_by_handoff(sandbox) -> dict[tuple[str, str], dict]:
     """The generator's ground truth for every handoff the CRM still shows: contacts merged into
     another are gone from HubSpot's API with their history, so their handoffs cannot be seen."""
-    merged_away = {c["id"] for c in sandbox.sandbox.dataset.rows("crm_objects")
-                   if c["objectType"] == "contacts" and c.get("mergedInto") is not None}
-    return {(h["crmContactId"], h["mqlAt"]): h for h in sandbox.sandbox.dataset.rows("truth_handoffs")
-            if h["crmContactId"] not in merged_away}
+    merged_away = {
+        c["id"]
+        for c in sandbox.sandbox.dataset.rows("crm_objects")
+        if c["objectType"] == "contacts" and c.get("mergedInto") is not None
+    }
+    return {
+        (h["crmContactId"], h["mqlAt"]): h
+        for h in sandbox.sandbox.dataset.rows("truth_handoffs")
+        if h["crmContactId"] not in merged_away
+    }
 
 
 def stamp(moment: datetime | None) -> str | None:
@@ -304,12 +353,28 @@ def test_every_handoff_matches_the_generators_ground_truth(home, sandbox, synced
     """Handoff by handoff, the mart's SLA figures equal what the simulated company really did."""
     truth = truth_by_handoff(sandbox)
     with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        columns = ["crm_contact_id", "mql_at", "owner_id", "policy", "first_touch_allowance_minutes",
-                   "first_touch_due_at", "first_touch_at", "first_touch_type", "first_touch_id",
-                   "business_minutes_to_first_touch", "decision", "decided_at", "rejection_reason",
-                   "outcome", "deal_id", "won_amount"]
-        rows = [dict(zip(columns, row)) for row in db.execute(
-            f"select {', '.join(columns)} from marts.fct_handoffs").fetchall()]
+        columns = [
+            "crm_contact_id",
+            "mql_at",
+            "owner_id",
+            "policy",
+            "first_touch_allowance_minutes",
+            "first_touch_due_at",
+            "first_touch_at",
+            "first_touch_type",
+            "first_touch_id",
+            "business_minutes_to_first_touch",
+            "decision",
+            "decided_at",
+            "rejection_reason",
+            "outcome",
+            "deal_id",
+            "won_amount",
+        ]
+        rows = [
+            dict(zip(columns, row, strict=True))
+            for row in db.execute(f"select {', '.join(columns)} from marts.fct_handoffs").fetchall()
+        ]
     assert len(truth) >= 10
     mart = {(row["crm_contact_id"], stamp(row["mql_at"])): row for row in rows}
     assert mart.keys() == truth.keys()
@@ -337,8 +402,19 @@ def test_every_handoff_matches_the_generators_ground_truth(home, sandbox, synced
 def dbt_on_the_warehouse(target_path: Path, *args: str) -> subprocess.CompletedProcess:
     dbt = Path(sys.executable).parent / "dbt"
     completed = subprocess.run(
-        [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target_path)], capture_output=True, text=True)
+        [
+            str(dbt),
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert completed.returncode == 0, completed.stdout[-3000:]
     return completed
 
@@ -356,8 +432,9 @@ def test_dbt_docs_render_the_marts_and_the_funnel_contract(home, sandbox, synced
     dbt_on_the_warehouse(tmp_path, "docs", "generate")
     catalog = json.loads((tmp_path / "catalog.json").read_text())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    marts = [node for node in manifest["nodes"].values()
-             if node["resource_type"] == "model" and node["schema"] == "marts"]
+    marts = [
+        node for node in manifest["nodes"].values() if node["resource_type"] == "model" and node["schema"] == "marts"
+    ]
     assert {"fct_handoffs", "dim_people", "fct_attribution", "mart_funnel_conversion"} <= {m["name"] for m in marts}
     for mart in marts:
         assert mart["unique_id"] in catalog["nodes"], mart["name"]
@@ -373,14 +450,18 @@ def run_sla_clock(as_of: datetime | None = None):
 
     run_config = {"ops": {"dbt_models": {"config": {"as_of": as_of.strftime("%Y-%m-%d %H:%M:%S")}}}} if as_of else {}
     result = defs.resolve_job_def("sla_clock").execute_in_process(
-        instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False)
+        instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False
+    )
     assert result.success
     return result
 
 
 def notices_for(receiver, handoff_id: str) -> list[str]:
-    return [post["json"]["kind"] for post in receiver.posts
-            if post["path"] == "/hook" and post["json"]["key"].startswith(f"{handoff_id}:")]
+    return [
+        post["json"]["kind"]
+        for post in receiver.posts
+        if post["path"] == "/hook" and post["json"]["key"].startswith(f"{handoff_id}:")
+    ]
 
 
 @pytest.fixture
@@ -403,7 +484,8 @@ def intake(home, sandbox):
 
 
 def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_each(
-        home, sandbox, synced, intake, webhook_receiver, smtp_receiver, monkeypatch):
+    home, sandbox, synced, intake, webhook_receiver, smtp_receiver, monkeypatch
+):
     """Marketing hands a lead to sales in the live sandbox. Its webhooks reach intake, the sensor
     starts an incremental run of the systems they came from, the handoff appears in fct_handoffs and
     its SLA state on the CRM record. Nobody touches the lead: the clock, replayed a minute before and
@@ -439,21 +521,27 @@ def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_eac
         time.sleep(0.2)
         request, _ = evaluate_sensor(cursor)
     assert request.job_name in ("crm_changes", "crm_and_marketing_changes")
-    run = defs.resolve_job_def(request.job_name).execute_in_process(instance=instance, tags=request.tags,
-                                                                   raise_on_error=False)
+    run = defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, tags=request.tags, raise_on_error=False
+    )
     assert run.success
     latency_s = time.monotonic() - handed_over
     with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        [(handoff_id, mql_at, due_at, state, owner_email)] = db.execute("""
+        [(handoff_id, mql_at, due_at, state, owner_email)] = db.execute(
+            """
             select handoffs.handoff_id, handoffs.mql_at, handoffs.first_touch_due_at, handoffs.sla_state, owners.email
             from marts.fct_handoffs as handoffs left join marts.dim_owners as owners using (owner_id)
-            where handoffs.crm_contact_id = ? order by handoffs.mql_at desc limit 1""", [contact_id]).fetchall()
-    assert datetime.now(timezone.utc).replace(tzinfo=None) - mql_at < timedelta(minutes=10)
+            where handoffs.crm_contact_id = ? order by handoffs.mql_at desc limit 1""",
+            [contact_id],
+        ).fetchall()
+    assert datetime.now(UTC).replace(tzinfo=None) - mql_at < timedelta(minutes=10)
     assert state in ("open", "at_risk")
     crm_record = contact_properties(sandbox, contact_id)
     assert (crm_record["handoff_funnel_stage"], crm_record["handoff_sla_state"]) == ("mql", state)
-    print(f"webhook to feedback in the CRM: {latency_s:.1f} s (sensor evaluated at once; the daemon "
-          f"adds up to its interval)")
+    print(
+        f"webhook to feedback in the CRM: {latency_s:.1f} s (sensor evaluated at once; the daemon "
+        f"adds up to its interval)"
+    )
 
     run_sla_clock(due_at - timedelta(minutes=1))
     assert notices_for(webhook_receiver, handoff_id) == ["at_risk"]

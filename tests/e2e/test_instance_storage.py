@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
 
 import duckdb
 import psycopg2
@@ -16,10 +15,7 @@ import pytest
 
 from pipeline.settings import DAGSTER_PG_URL_VARIABLE, PROJECT_DIR
 from sandbox.server import SandboxServer, build_sandbox
-from sandbox.simulation import generate
 
-# A pinned company without malformed records, so every run passes the quality gate.
-COMPANY_NOW = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
 # Reports whether some process holds a lock on the warehouse file, without taking one: a reader's
 # lock would make the writing run fail. DuckDB holds a write lock on the file while it writes.
 READ_SERVING_WHILE_WAREHOUSE_IS_LOCKED = textwrap.dedent("""
@@ -57,36 +53,47 @@ def dagster_database(new_postgres_database):
 
 
 @pytest.fixture
-def connection_file(tmp_path):
-    dataset = tmp_path / "company"
-    generate(dataset, scale="tiny", seed=7, now=COMPANY_NOW, malformed_share=0)
-    with SandboxServer(build_sandbox(tmp_path / "sandbox", dataset_dir=dataset)) as server:
+def connection_file(tmp_path, clean_tiny_dataset):
+    """The sandbox serving the pinned company without malformed records, so every run passes the quality gate."""
+    with SandboxServer(build_sandbox(tmp_path / "sandbox", dataset_dir=clean_tiny_dataset)) as server:
         path = tmp_path / "connection.json"
         server.publish(path)
         yield path
 
 
 def stored(database: str, query: str) -> list[tuple]:
-    with psycopg2.connect(host="127.0.0.1", dbname=database, user="postgres") as connection:
-        with connection.cursor() as cursor:
-            cursor.execute(query)
-            return cursor.fetchall()
+    with (
+        psycopg2.connect(host="127.0.0.1", dbname=database, user="postgres") as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(query)
+        return cursor.fetchall()
 
 
 def test_runs_are_kept_in_postgres_and_bi_reads_the_published_marts_while_a_run_writes(
-        tmp_path, dagster_database, connection_file):
+    tmp_path, dagster_database, connection_file
+):
     home = tmp_path / "home"
-    env = {**os.environ, "HANDOFF_HOME": str(home), "COLUMNS": "200",
-           DAGSTER_PG_URL_VARIABLE: f"postgresql://postgres@127.0.0.1:5432/{dagster_database}"}
+    env = {
+        **os.environ,
+        "HANDOFF_HOME": str(home),
+        "COLUMNS": "200",
+        DAGSTER_PG_URL_VARIABLE: f"postgresql://postgres@127.0.0.1:5432/{dagster_database}",
+    }
     sync = [sys.executable, "-m", "pipeline.cli", "sync", "--connection-file", str(connection_file)]
 
     first = subprocess.run(sync, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout + first.stderr
     [run_id] = re.findall(r"Dagster run ([0-9a-f-]{36})", first.stdout)
     assert stored(dagster_database, f"select status from runs where run_id = '{run_id}'") == [("SUCCESS",)]
-    materialized = {key for (key,) in stored(
-        dagster_database, f"select asset_key from event_logs where run_id = '{run_id}' "
-                          "and dagster_event_type = 'ASSET_MATERIALIZATION'")}
+    materialized = {
+        key
+        for (key,) in stored(
+            dagster_database,
+            f"select asset_key from event_logs where run_id = '{run_id}' "
+            "and dagster_event_type = 'ASSET_MATERIALIZATION'",
+        )
+    }
     assert {'["marts", "dim_people"]', '["serving", "marts"]'} <= materialized
     assert not (home / "dagster" / "history").exists(), "runs went to SQLite storage as well"
     assert "postgresql://" not in (home / "dagster" / "dagster.yaml").read_text()
@@ -96,14 +103,27 @@ def test_runs_are_kept_in_postgres_and_bi_reads_the_published_marts_while_a_run_
         people = warehouse.execute("select count(*) from marts.dim_people").fetchone()[0]
     with duckdb.connect(str(serving), read_only=True) as published:
         assert published.execute("select count(*) from marts.dim_people").fetchone()[0] == people > 0
-        assert {schema for (schema,) in published.execute(
-            "select distinct table_schema from information_schema.tables").fetchall()} == {"marts"}
+        assert {
+            schema
+            for (schema,) in published.execute("select distinct table_schema from information_schema.tables").fetchall()
+        } == {"marts"}
 
-    second = subprocess.Popen(sync, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-    reader = subprocess.run([sys.executable, "-c", READ_SERVING_WHILE_WAREHOUSE_IS_LOCKED,
-                             str(home / "warehouse.duckdb"), str(serving), "600"],
-                            capture_output=True, text=True, timeout=700)
+    second = subprocess.Popen(
+        sync, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    reader = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            READ_SERVING_WHILE_WAREHOUSE_IS_LOCKED,
+            str(home / "warehouse.duckdb"),
+            str(serving),
+            "600",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=700,
+    )
     output, _ = second.communicate(timeout=900)
     assert second.returncode == 0, output
     assert json.loads(reader.stdout) == {"read_while_writing": True, "dim_people": people}, reader.stderr

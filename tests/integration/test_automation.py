@@ -9,7 +9,7 @@ from pipeline.automation.jobs import skip_while_in_flight, sla_clock_job
 
 
 def test_a_schedule_skips_while_a_run_of_its_job_is_in_flight():
-    schedule = skip_while_in_flight("sla_clock_schedule", sla_clock_job, "*/5 * * * *", "the clock")
+    schedule = skip_while_in_flight("sla_clock_schedule", sla_clock_job, "*/5 * * * *", "UTC", "the clock")
     # The context is closed after use: open, it keeps an instance of its own as the session's
     # current definitions-state storage, which later definitions loads would find dead.
     with dg.instance_for_test() as instance, dg.build_schedule_context(instance=instance) as context:
@@ -45,8 +45,11 @@ def test_operators_hear_of_a_run_a_blocking_check_stopped(webhook_receiver, monk
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
     context = dg.build_run_status_sensor_context(
-        sensor_name="operator_run_failures", dagster_event=failure, dagster_instance=instance,
-        dagster_run=result.dagster_run).for_run_failure()
+        sensor_name="operator_run_failures",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+    ).for_run_failure()
     operator_run_failures(context)
     [post] = webhook_receiver.posts
     notice = post["json"]

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from pipeline.bench.worker import WRITEBACK_PASSES
 from pipeline.settings import PROJECT_DIR
+from sandbox.bench.worker import WRITEBACK_PASSES
 
 ALERT_LATENCY = ["latency.webhook_to_alert.p50_seconds", "latency.webhook_to_alert.p95_seconds"]
 GROWTH = ["growth.crm.full_load", "growth.marketing.full_load", "growth.web.full_load", "growth.sync.full"]
@@ -16,11 +16,19 @@ LATENCY_EVENTS = 3
 
 def bench(tmp_path, *options: str) -> tuple[dict, str]:
     env = {**os.environ, "HANDOFF_HOME": str(tmp_path), "COLUMNS": "200"}
-    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "bench", "--scale", "tiny", "--runs", "1", *options],
-                         cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "bench", "--scale", "tiny", "--runs", "1", *options],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads((tmp_path / "reports" / "bench-tiny.json").read_text())
-    assert report["limits"]["sandbox"]["crm_requests_per_10s"] == 100 * report["limits"]["vendors"]["crm_requests_per_10s"]
+    assert (
+        report["limits"]["sandbox"]["crm_requests_per_10s"] == 100 * report["limits"]["vendors"]["crm_requests_per_10s"]
+    )
     assert report["machine"]["cpus"] >= 1
     for key in GROWTH:
         assert report["figures"][key]["status"] == "not run" and "--compare" in report["figures"][key]["reason"]
@@ -41,9 +49,14 @@ def measured(figures: dict, prefixes: tuple[str, ...]) -> dict:
 def test_bench_measures_loads_downloads_incremental_loads_and_the_write_back(tmp_path):
     figures, stdout = bench(tmp_path, "--only", "ingest,writeback")
     loads = measured(figures, ("crm.", "marketing.", "web.", "changes.", "all.", "writeback."))
-    assert {"crm.full_load.seconds", "web.full_load.peak_rss_mb", "marketing.download_only.ratio",
-            "all.incremental.1pct.share", "writeback.crm.share_of_ceiling",
-            "writeback.marketing.records_per_second"} <= set(loads)
+    assert {
+        "crm.full_load.seconds",
+        "web.full_load.peak_rss_mb",
+        "marketing.download_only.ratio",
+        "all.incremental.1pct.share",
+        "writeback.crm.share_of_ceiling",
+        "writeback.marketing.records_per_second",
+    } <= set(loads)
     # The write-back's timed passes send every live contact once each.
     contacts = figures["writeback.crm.records"]["value"]
     assert contacts % (WRITEBACK_PASSES - 1) == 0
@@ -67,8 +80,9 @@ def test_bench_measures_the_latency_from_webhook_to_feedback_through_a_deploymen
     figures, stdout = bench(tmp_path, "--only", "latency", "--latency-events", str(LATENCY_EVENTS))
     measured(figures, ("latency.webhook_to_feedback.",))
     assert figures["latency.webhook_to_feedback.events"]["value"] == LATENCY_EVENTS
-    p50, p95, slowest = (figures[f"latency.webhook_to_feedback.{key}"]["value"]
-                         for key in ("p50_seconds", "p95_seconds", "max_seconds"))
+    p50, p95, slowest = (
+        figures[f"latency.webhook_to_feedback.{key}"]["value"] for key in ("p50_seconds", "p95_seconds", "max_seconds")
+    )
     assert 0 < p50 <= p95 <= slowest
     assert figures["sync.full.seconds"]["status"] == "not run"
     assert "webhook → feedback latency p95" in stdout and "not measured yet" in stdout

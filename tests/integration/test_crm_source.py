@@ -8,17 +8,26 @@ from sandbox.dataset import parse_iso
 
 
 def load(tmp_path, connection):
-    pipeline = dlt.pipeline(pipeline_name="crm_test", destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
-                            dataset_name="raw_crm", pipelines_dir=str(tmp_path / "dlt"))
+    pipeline = dlt.pipeline(
+        pipeline_name="crm_test",
+        destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+        dataset_name="raw_crm",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
     pipeline.run(crm_source(base_url=connection["base_url"], access_token=connection["access_token"]))
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as db:
-        return db.execute("select id, email, hs_object_id, createdate, handoff_funnel_stage from raw_crm.contacts").fetchall()
+        return db.execute(
+            "select id, email, hs_object_id, createdate, handoff_funnel_stage from raw_crm.contacts"
+        ).fetchall()
 
 
 def listed_contacts(sandbox):
     """The contacts a CRM lists: not archived, not merged into another."""
-    return [c for c in sandbox.dataset.rows("crm_objects")
-            if c["objectType"] == "contacts" and not c["archived"] and c.get("mergedInto") is None]
+    return [
+        c
+        for c in sandbox.dataset.rows("crm_objects")
+        if c["objectType"] == "contacts" and not c["archived"] and c.get("mergedInto") is None
+    ]
 
 
 def test_every_contact_loads_once_typed_by_the_crms_property_definitions(tmp_path, crm_sandbox):

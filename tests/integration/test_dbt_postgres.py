@@ -4,7 +4,7 @@ PostgreSQL builds the same funnel in both."""
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,11 +20,8 @@ from pipeline.ingest.web import web_source
 from pipeline.settings import DBT_PROJECT_DIR, load_connections
 from pipeline.transform.contract import load_contract, write_contract_seeds
 from sandbox.server import SandboxServer, build_sandbox
-from sandbox.simulation import generate
 from sandbox.website import export_web_events
 
-COMPANY_NOW = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
-AS_OF = "2026-11-02 12:00:00"
 COMPARED_MARTS = ["fct_handoffs", "dim_people"]
 
 
@@ -34,10 +31,9 @@ def postgres_database(new_postgres_database):
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory):
-    dataset = tmp_path_factory.mktemp("company")
-    generate(dataset, scale="tiny", seed=7, now=COMPANY_NOW, malformed_share=0)
-    with SandboxServer(build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=dataset)) as server:
+def served_company(clean_tiny_dataset, tmp_path_factory):
+    """The clean tiny company over HTTP: its connections and its website's exported events."""
+    with SandboxServer(build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=clean_tiny_dataset)) as server:
         web_folder = tmp_path_factory.mktemp("web")
         export_web_events(server.sandbox.store, web_folder)
         connection_file = tmp_path_factory.mktemp("connection") / "connection.json"
@@ -46,59 +42,102 @@ def company(tmp_path_factory):
 
 
 def load_company(connections, web_folder: Path, destination, pipelines_dir: Path) -> None:
-    sources = {"raw_crm": crm_source(**vars(connections.crm)),
-               "raw_marketing": marketing_source(**vars(connections.require_marketing())),
-               "raw_web": web_source(folders=[str(web_folder)]),
-               "raw_reference": reference_source(
-                   default_country=load_contract(DBT_PROJECT_DIR / "funnel_contract.yml").business_calendar.default.country,
-                   owner_calendars_file=str(connections.owner_calendars_file))}
+    sources = {
+        "raw_crm": crm_source(**vars(connections.crm)),
+        "raw_marketing": marketing_source(**vars(connections.require_marketing())),
+        "raw_web": web_source(folders=[str(web_folder)]),
+        "raw_reference": reference_source(
+            default_country=load_contract(DBT_PROJECT_DIR / "funnel_contract.yml").business_calendar.default.country,
+            owner_calendars_file=str(connections.owner_calendars_file),
+        ),
+    }
     for dataset, source in sources.items():
-        pipeline = dlt.pipeline(pipeline_name=f"test_{dataset}", destination=destination, dataset_name=dataset,
-                                pipelines_dir=str(pipelines_dir))
+        pipeline = dlt.pipeline(
+            pipeline_name=f"test_{dataset}",
+            destination=destination,
+            dataset_name=dataset,
+            pipelines_dir=str(pipelines_dir),
+        )
         pipeline.run(source).raise_on_failed_jobs()
 
 
-def dbt_build(target: str, environment: dict[str, str], target_path: Path) -> None:
+def dbt_build(target: str, environment: dict[str, str], target_path: Path, as_of: datetime) -> None:
     dbt = Path(sys.executable).parent / "dbt"
     completed = subprocess.run(
-        [str(dbt), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target", target, "--target-path", str(target_path), "--vars", f"{{as_of: '{AS_OF}'}}"],
-        env={**os.environ, **environment}, capture_output=True, text=True)
+        [
+            str(dbt),
+            "build",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target",
+            target,
+            "--target-path",
+            str(target_path),
+            "--vars",
+            f"{{as_of: '{as_of:%Y-%m-%d %H:%M:%S}'}}",
+        ],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+    )
     assert completed.returncode == 0, completed.stdout[-4000:]
 
 
 def comparable(rows: list[tuple]) -> list[tuple]:
     """Rows as plain values, so the two warehouses' drivers (Decimal vs float, tz) compare equal."""
+
     def plain(value):
         if isinstance(value, Decimal):
             return float(value)
         if isinstance(value, datetime):
             return value.replace(tzinfo=None).isoformat()
         return value
+
     return sorted(tuple(plain(v) for v in row) for row in rows)
 
 
-def test_dbt_build_on_postgres_gives_the_same_marts_as_on_duckdb(company, postgres_database, tmp_path):
-    connections, web_folder = company
+def test_dbt_build_on_postgres_gives_the_same_marts_as_on_duckdb(
+    served_company, postgres_database, company_now, tmp_path
+):
+    connections, web_folder = served_company
     write_contract_seeds(DBT_PROJECT_DIR)
     duckdb_home = tmp_path / "duckdb-home"
     duckdb_home.mkdir()
-    load_company(connections, web_folder, dlt.destinations.duckdb(str(duckdb_home / "warehouse.duckdb")),
-                 tmp_path / "dlt-duckdb")
-    postgres = {"host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "",
-                "database": postgres_database}
+    load_company(
+        connections, web_folder, dlt.destinations.duckdb(str(duckdb_home / "warehouse.duckdb")), tmp_path / "dlt-duckdb"
+    )
+    postgres = {
+        "host": "127.0.0.1",
+        "port": 5432,
+        "username": "postgres",
+        "password": "",
+        "database": postgres_database,
+    }
     load_company(connections, web_folder, dlt.destinations.postgres(credentials=postgres), tmp_path / "dlt-postgres")
 
-    dbt_build("duckdb", {"HANDOFF_HOME": str(duckdb_home)}, tmp_path / "target-duckdb")
-    dbt_build("postgres", {"HANDOFF_PG_DATABASE": postgres_database, "HANDOFF_PG_USER": "postgres"},
-              tmp_path / "target-postgres")
+    dbt_build("duckdb", {"HANDOFF_HOME": str(duckdb_home)}, tmp_path / "target-duckdb", company_now)
+    dbt_build(
+        "postgres",
+        {"HANDOFF_PG_DATABASE": postgres_database, "HANDOFF_PG_USER": "postgres"},
+        tmp_path / "target-postgres",
+        company_now,
+    )
 
-    with duckdb.connect(str(duckdb_home / "warehouse.duckdb"), read_only=True) as db, \
-            psycopg2.connect(host="127.0.0.1", dbname=postgres_database, user="postgres") as pg:
+    with (
+        duckdb.connect(str(duckdb_home / "warehouse.duckdb"), read_only=True) as db,
+        psycopg2.connect(host="127.0.0.1", dbname=postgres_database, user="postgres") as pg,
+    ):
         for mart in COMPARED_MARTS:
-            columns = [name for (name,) in db.execute(
-                "select column_name from information_schema.columns where table_schema = 'marts' "
-                "and table_name = ? order by ordinal_position", [mart]).fetchall()]
+            columns = [
+                name
+                for (name,) in db.execute(
+                    "select column_name from information_schema.columns where table_schema = 'marts' "
+                    "and table_name = ? order by ordinal_position",
+                    [mart],
+                ).fetchall()
+            ]
             select = f"select {', '.join(columns)} from marts.{mart}"
             on_duckdb = comparable(db.execute(select).fetchall())
             cursor = pg.cursor()

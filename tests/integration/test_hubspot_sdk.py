@@ -35,8 +35,11 @@ def client(tiny_dataset, tmp_path):
 
 @pytest.fixture
 def live_contacts(tiny_dataset) -> list[dict]:
-    return [r for r in Dataset(tiny_dataset).rows("crm_objects")
-            if r["objectType"] == "contacts" and not r.get("archived") and r.get("mergedInto") is None]
+    return [
+        r
+        for r in Dataset(tiny_dataset).rows("crm_objects")
+        if r["objectType"] == "contacts" and not r.get("archived") and r.get("mergedInto") is None
+    ]
 
 
 def test_listing_contacts_page_by_page_and_all_at_once(client, live_contacts):
@@ -58,10 +61,17 @@ def test_searching_contacts_modified_since_a_moment(client, live_contacts):
     moments = sorted(parse_iso(c["updatedAt"]) for c in live_contacts)
     since = moments[len(moments) // 2]
     request = PublicObjectSearchRequest(
-        filter_groups=[FilterGroup(filters=[Filter(property_name="lastmodifieddate", operator="GTE",
-                                                   value=str(int(since.timestamp() * 1000)))])],
+        filter_groups=[
+            FilterGroup(
+                filters=[
+                    Filter(property_name="lastmodifieddate", operator="GTE", value=str(int(since.timestamp() * 1000)))
+                ]
+            )
+        ],
         sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-        properties=["email", "lastmodifieddate"], limit=100)
+        properties=["email", "lastmodifieddate"],
+        limit=100,
+    )
     found = []
     while True:
         page = client.crm.contacts.search_api.do_search(public_object_search_request=request)
@@ -76,21 +86,32 @@ def test_searching_contacts_modified_since_a_moment(client, live_contacts):
 
 def test_batch_update_of_contacts_changes_what_a_later_read_returns(client, live_contacts):
     first, second = live_contacts[0]["id"], live_contacts[1]["id"]
-    response = client.crm.contacts.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=[
-        SimplePublicObjectBatchInput(id=first, properties={"handoff_funnel_stage": "mql"}),
-        SimplePublicObjectBatchInput(id=second, properties={"handoff_funnel_stage": "sal"})]))
+    response = client.crm.contacts.batch_api.update(
+        BatchInputSimplePublicObjectBatchInput(
+            inputs=[
+                SimplePublicObjectBatchInput(id=first, properties={"handoff_funnel_stage": "mql"}),
+                SimplePublicObjectBatchInput(id=second, properties={"handoff_funnel_stage": "sal"}),
+            ]
+        )
+    )
     assert isinstance(response, BatchResponseSimplePublicObject) and response.status == "COMPLETE"
     assert sorted(r.id for r in response.results) == sorted([first, second])
-    read = client.crm.contacts.basic_api.get_by_id(first, properties=["handoff_funnel_stage"],
-                                                   properties_with_history=["handoff_funnel_stage"])
+    read = client.crm.contacts.basic_api.get_by_id(
+        first, properties=["handoff_funnel_stage"], properties_with_history=["handoff_funnel_stage"]
+    )
     assert read.properties["handoff_funnel_stage"] == "mql"
     assert read.properties_with_history["handoff_funnel_stage"][0].source_type == "INTEGRATION"
 
 
 def test_a_partial_batch_failure_reads_as_hubspots_207(client, live_contacts):
-    response = client.crm.contacts.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=[
-        SimplePublicObjectBatchInput(id=live_contacts[0]["id"], properties={"handoff_funnel_stage": "sql"}),
-        SimplePublicObjectBatchInput(id="987654321", properties={"handoff_funnel_stage": "sql"})]))
+    response = client.crm.contacts.batch_api.update(
+        BatchInputSimplePublicObjectBatchInput(
+            inputs=[
+                SimplePublicObjectBatchInput(id=live_contacts[0]["id"], properties={"handoff_funnel_stage": "sql"}),
+                SimplePublicObjectBatchInput(id="987654321", properties={"handoff_funnel_stage": "sql"}),
+            ]
+        )
+    )
     assert isinstance(response, BatchResponseSimplePublicObjectWithErrors)
     assert response.num_errors == 1 and response.errors[0].context == {"ids": ["987654321"]}
 
@@ -100,8 +121,11 @@ def test_errors_reach_the_sdk_as_hubspot_errors(client):
         client.crm.contacts.basic_api.get_by_id("987654321")
     assert missing.value.status == 404
     with pytest.raises(ApiException) as invalid:
-        client.crm.contacts.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=[
-            SimplePublicObjectBatchInput(id="1", properties={"lifecyclestage": "astronaut"})]))
+        client.crm.contacts.batch_api.update(
+            BatchInputSimplePublicObjectBatchInput(
+                inputs=[SimplePublicObjectBatchInput(id="1", properties={"lifecyclestage": "astronaut"})]
+            )
+        )
     assert invalid.value.status == 400 and "INVALID_OPTION" in invalid.value.body
 
 

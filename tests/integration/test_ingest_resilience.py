@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 
 import duckdb
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from pipeline.ingest.crm import OBJECT_TYPES
 from sandbox.faults import Faults
 from sandbox.server import SandboxServer, build_sandbox, write_connection_file
-from sandbox.simulation import generate
 
 LOAD = """
 import json, sys
@@ -28,12 +26,10 @@ load.run(crm_source(base_url=connection["base_url"], access_token=connection["ac
 
 
 @pytest.mark.parametrize("kill_after_s", [0.8, 2.0, 3.5])
-def test_kill_9_mid_load_then_rerun_ends_exact(tmp_path, kill_after_s):
-    company = tmp_path / "company"
-    generate(company, scale="tiny", seed=7, now=datetime(2026, 11, 2, 12, tzinfo=timezone.utc))
+def test_kill_9_mid_load_then_rerun_ends_exact(tmp_path, kill_after_s, tiny_dataset):
     # Latency stretches the load over seconds, so the kill lands mid-extract or mid-load.
     faults = Faults(pressure=100, latency_s=0.04)
-    with SandboxServer(build_sandbox(tmp_path / "state", dataset_dir=company, faults=faults)) as server:
+    with SandboxServer(build_sandbox(tmp_path / "state", dataset_dir=tiny_dataset, faults=faults)) as server:
         connection_file = tmp_path / "connection.json"
         write_connection_file(connection_file, server.connections())
         command = [sys.executable, "-c", LOAD, str(tmp_path), str(connection_file)]
@@ -44,7 +40,7 @@ def test_kill_9_mid_load_then_rerun_ends_exact(tmp_path, kill_after_s):
         rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr[-2000:]
 
-    source = [json.loads(line) for line in (company / "crm_objects.ndjson").read_text().splitlines()]
+    source = [json.loads(line) for line in (tiny_dataset / "crm_objects.ndjson").read_text().splitlines()]
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as db:
         for object_type in OBJECT_TYPES:
             expected = sorted(o["id"] for o in source if o["objectType"] == object_type and o.get("mergedInto") is None)

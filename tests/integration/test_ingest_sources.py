@@ -1,15 +1,15 @@
 """Each dlt source against the sandbox over HTTP: a full load equals the source, table by table;
-an incremental run loads what changed; bad records are quarantined; faults are survived."""
+an incremental run loads what changed; bad records are quarantined; faults are survived. The sandbox
+serves the shared ``tiny_dataset`` (tests/conftest.py)."""
 
 import contextlib
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dlt
 import duckdb
 import httpx
-import pytest
 
 from pipeline.ingest import marketing as marketing_ingest
 from pipeline.ingest.crm import OBJECT_TYPES, crm_source
@@ -18,26 +18,21 @@ from pipeline.ingest.web import web_source
 from sandbox.dataset import iso
 from sandbox.faults import Faults
 from sandbox.server import SandboxServer, build_sandbox
-from sandbox.simulation import generate
 from sandbox.website import export_web_events
 
-NOW = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
 
-
-@pytest.fixture(scope="module")
-def company(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("company")
-    generate(folder, scale="tiny", seed=7, now=NOW)
-    return folder
-
-
-def serve(tmp_path, company, faults=Faults(pressure=100)):
+def serve(tmp_path, company, faults: Faults | None = None):
+    faults = faults or Faults(pressure=100)
     return SandboxServer(build_sandbox(tmp_path / "state", dataset_dir=company, faults=faults))
 
 
 def pipeline(tmp_path, dataset):
-    return dlt.pipeline(pipeline_name=f"test_{dataset}", destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
-                        dataset_name=dataset, pipelines_dir=str(tmp_path / "dlt"))
+    return dlt.pipeline(
+        pipeline_name=f"test_{dataset}",
+        destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+        dataset_name=dataset,
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
 
 
 def query(tmp_path, sql):
@@ -56,8 +51,9 @@ def crm(server):
 
 def marketing(server):
     connection = server.connections()["marketing"]
-    return marketing_source(base_url=connection["base_url"], client_id=connection["client_id"],
-                            client_secret=connection["client_secret"])
+    return marketing_source(
+        base_url=connection["base_url"], client_id=connection["client_id"], client_secret=connection["client_secret"]
+    )
 
 
 def wanted_activities(company):
@@ -66,50 +62,64 @@ def wanted_activities(company):
     return [a for a in rows(company, "marketing_activities") if a["activityTypeId"] in wanted_types]
 
 
-def test_crm_full_load_equals_the_source_then_increments_apply_exactly_the_changes(tmp_path, company):
-    objects = [o for o in rows(company, "crm_objects") if o.get("mergedInto") is None]
-    with serve(tmp_path, company) as server:
+def test_crm_full_load_equals_the_source_then_increments_apply_exactly_the_changes(tmp_path, tiny_dataset):
+    objects = [o for o in rows(tiny_dataset, "crm_objects") if o.get("mergedInto") is None]
+    with serve(tmp_path, tiny_dataset) as server:
         load = pipeline(tmp_path, "raw_crm")
         load.run(crm(server))
         for object_type in OBJECT_TYPES:
             expected = sorted(o["id"] for o in objects if o["objectType"] == object_type)
-            assert sorted(r[0] for r in query(tmp_path, f"select id from raw_crm.{object_type}")) == expected, object_type
-        assert query(tmp_path, "select count(*) from raw_crm.owners") == [(len(rows(company, "owners")),)]
+            assert sorted(r[0] for r in query(tmp_path, f"select id from raw_crm.{object_type}")) == expected, (
+                object_type
+            )
+        assert query(tmp_path, "select count(*) from raw_crm.owners") == [(len(rows(tiny_dataset, "owners")),)]
         history = query(tmp_path, "select count(*) from raw_crm.property_history where property = 'lifecyclestage'")
         assert history[0][0] >= len([o for o in objects if o["objectType"] == "contacts"])
 
         contact = next(o for o in objects if o["objectType"] == "contacts" and not o["archived"])
         token = server.connections()["crm"]["access_token"]
-        httpx.post(server.connections()["crm"]["base_url"] + "/crm/v3/objects/contacts/batch/update",
-                   headers={"Authorization": f"Bearer {token}"},
-                   json={"inputs": [{"id": contact["id"], "properties": {"jobtitle": "Chief Handoff Officer"}}]})
+        httpx.post(
+            server.connections()["crm"]["base_url"] + "/crm/v3/objects/contacts/batch/update",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"inputs": [{"id": contact["id"], "properties": {"jobtitle": "Chief Handoff Officer"}}]},
+        )
         load.run(crm(server))
         loaded = load.last_trace.last_normalize_info.row_counts
         # Only the changed contact (and, per type, the newest record the cursor re-reads) comes back.
         assert loaded["contacts"] <= 2
-        assert query(tmp_path, f"select jobtitle from raw_crm.contacts where id = '{contact['id']}'") == [("Chief Handoff Officer",)]
+        assert query(tmp_path, f"select jobtitle from raw_crm.contacts where id = '{contact['id']}'") == [
+            ("Chief Handoff Officer",)
+        ]
         assert query(tmp_path, "select count(*) from raw_crm.contacts")[0][0] == len(
-            [o for o in objects if o["objectType"] == "contacts"])
+            [o for o in objects if o["objectType"] == "contacts"]
+        )
 
 
-def test_crm_load_survives_rate_limits_and_server_errors(tmp_path, company):
-    with serve(tmp_path, company, Faults(pressure=0.2, error_rate=0.1, seed=5)) as server:
+def test_crm_load_survives_rate_limits_and_server_errors(tmp_path, tiny_dataset):
+    with serve(tmp_path, tiny_dataset, Faults(pressure=0.2, error_rate=0.1, seed=5)) as server:
         pipeline(tmp_path, "raw_crm").run(crm(server))
-    expected = [o for o in rows(company, "crm_objects") if o["objectType"] == "contacts" and o.get("mergedInto") is None]
+    expected = [
+        o for o in rows(tiny_dataset, "crm_objects") if o["objectType"] == "contacts" and o.get("mergedInto") is None
+    ]
     assert query(tmp_path, "select count(*) from raw_crm.contacts") == [(len(expected),)]
 
 
-def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_path, company):
-    activities = wanted_activities(company)
-    with serve(tmp_path, company, Faults(pressure=100, token_ttl_s=1)) as server:
+def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_path, tiny_dataset):
+    activities = wanted_activities(tiny_dataset)
+    with serve(tmp_path, tiny_dataset, Faults(pressure=100, token_ttl_s=1)) as server:
         load = pipeline(tmp_path, "raw_marketing")
         load.run(marketing(server))
         assert query(tmp_path, "select count(*) from raw_marketing.activities") == [(len(activities),)]
         lead_ids = {a["leadId"] for a in activities}
-        live_leads = {lead["id"] for lead in rows(company, "marketing_leads")
-                      if not lead.get("deletedAt") and not lead.get("mergedInto")}
+        live_leads = {
+            lead["id"]
+            for lead in rows(tiny_dataset, "marketing_leads")
+            if not lead.get("deletedAt") and not lead.get("mergedInto")
+        }
         assert {r[0] for r in query(tmp_path, "select id from raw_marketing.leads")} == lead_ids & live_leads
-        assert query(tmp_path, "select count(*) from raw_marketing.programs") == [(len(rows(company, "marketing_programs")),)]
+        assert query(tmp_path, "select count(*) from raw_marketing.programs") == [
+            (len(rows(tiny_dataset, "marketing_programs")),)
+        ]
 
         load.run(marketing(server))
         assert load.last_trace.last_normalize_info.row_counts.get("activities", 0) == 0
@@ -117,32 +127,37 @@ def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_pat
         assert load.last_trace.last_normalize_info.row_counts.get("program_members", 0) == 0
         with server.sandbox.store.transaction() as db:
             program_id, lead_id, body = db.execute(
-                "select program_id, lead_id, body from marketing_program_members order by program_id, lead_id "
-                "limit 1").fetchone()
-            member = {**json.loads(body), "progressionStatus": "Attended", "updatedAt": iso(datetime.now(timezone.utc))}
-            db.execute("update marketing_program_members set updated_at = ?, body = ? "
-                       "where program_id = ? and lead_id = ?", (member["updatedAt"], json.dumps(member), program_id, lead_id))
+                "select program_id, lead_id, body from marketing_program_members order by program_id, lead_id limit 1"
+            ).fetchone()
+            member = {**json.loads(body), "progressionStatus": "Attended", "updatedAt": iso(datetime.now(UTC))}
+            db.execute(
+                "update marketing_program_members set updated_at = ?, body = ? where program_id = ? and lead_id = ?",
+                (member["updatedAt"], json.dumps(member), program_id, lead_id),
+            )
         load.run(marketing(server))
         assert load.last_trace.last_normalize_info.row_counts.get("program_members", 0) == 1
-        assert query(tmp_path, f"select status_name from raw_marketing.program_members where program_id = {program_id} "
-                               f"and lead_id = {lead_id}") == [("Attended",)]
-        members = len(rows(company, "marketing_program_members"))
+        assert query(
+            tmp_path,
+            f"select status_name from raw_marketing.program_members where program_id = {program_id} "
+            f"and lead_id = {lead_id}",
+        ) == [("Attended",)]
+        members = len(rows(tiny_dataset, "marketing_program_members"))
         assert query(tmp_path, "select count(*) from raw_marketing.program_members") == [(members,)]
 
 
-def test_web_events_exported_by_the_website_load_once(tmp_path, company):
-    with serve(tmp_path, company) as server:
+def test_web_events_exported_by_the_website_load_once(tmp_path, tiny_dataset):
+    with serve(tmp_path, tiny_dataset) as server:
         export_web_events(server.sandbox.store, tmp_path / "events")
     load = pipeline(tmp_path, "raw_web")
     load.run(web_source(folders=[str(tmp_path / "events")]))
-    assert query(tmp_path, "select count(*) from raw_web.events") == [(len(rows(company, "web_events")),)]
+    assert query(tmp_path, "select count(*) from raw_web.events") == [(len(rows(tiny_dataset, "web_events")),)]
     load.run(web_source(folders=[str(tmp_path / "events")]))
-    assert query(tmp_path, "select count(*) from raw_web.events") == [(len(rows(company, "web_events")),)]
+    assert query(tmp_path, "select count(*) from raw_web.events") == [(len(rows(tiny_dataset, "web_events")),)]
 
 
-def test_a_spent_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes_without_gaps(tmp_path, company):
-    expected = len(wanted_activities(company))
-    with serve(tmp_path, company) as server:
+def test_a_spent_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes_without_gaps(tmp_path, tiny_dataset):
+    expected = len(wanted_activities(tiny_dataset))
+    with serve(tmp_path, tiny_dataset) as server:
         stand_in = server.sandbox.marketing
         stand_in.limits = dataclasses.replace(stand_in.limits, marketing_daily_quota=6)
         load = pipeline(tmp_path, "raw_marketing")
@@ -152,14 +167,17 @@ def test_a_spent_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes_witho
 
         stand_in.limits = dataclasses.replace(stand_in.limits, marketing_daily_quota=50_000)
         load.run(marketing(server))
-        assert query(tmp_path, "select count(*), count(distinct id) from raw_marketing.activities") == [(expected, expected)]
+        assert query(tmp_path, "select count(*), count(distinct id) from raw_marketing.activities") == [
+            (expected, expected)
+        ]
 
 
-def test_activity_pages_read_ahead_while_leads_are_looked_up_still_send_one_call_at_a_time(tmp_path, company,
-                                                                                          monkeypatch):
+def test_activity_pages_read_ahead_while_leads_are_looked_up_still_send_one_call_at_a_time(
+    tmp_path, tiny_dataset, monkeypatch
+):
     # A chunk a page: the tiny company's activities would otherwise be read before the first look-up.
     monkeypatch.setattr(marketing_ingest, "ACTIVITY_CHUNK", marketing_ingest.PAGE_SIZE)
-    with serve(tmp_path, company) as server:
+    with serve(tmp_path, tiny_dataset) as server:
         limiter = server.sandbox.marketing.limiter
         admit, in_flight, most_in_flight = limiter.admit, [0], [0]
 
@@ -175,6 +193,6 @@ def test_activity_pages_read_ahead_while_leads_are_looked_up_still_send_one_call
 
         limiter.admit = counting_admit
         pipeline(tmp_path, "raw_marketing").run(marketing(server))
-    assert query(tmp_path, "select count(*) from raw_marketing.activities") == [(len(wanted_activities(company)),)]
+    assert query(tmp_path, "select count(*) from raw_marketing.activities") == [(len(wanted_activities(tiny_dataset)),)]
     assert query(tmp_path, "select count(*) from raw_marketing.leads")[0][0] > 0
     assert most_in_flight == [1]

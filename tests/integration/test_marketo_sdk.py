@@ -1,25 +1,21 @@
 """Marketo's own Python SDK (``marketorestpython``) against the marketing stand-in: it must not tell
-the difference for the calls Handoff makes."""
+the difference for the calls Handoff makes. The stand-in serves the hand-made ``marketo_company``
+(tests/conftest.py)."""
 
 import time
 
 import pytest
 from marketorestpython.client import MarketoClient
-from test_sandbox_marketing import ACTIVITIES, in_listing_order, write_company
 
 from sandbox.faults import Faults
 from sandbox.server import SandboxServer, build_sandbox
 
 
-@pytest.fixture(scope="module")
-def company(tmp_path_factory):
-    return write_company(tmp_path_factory.mktemp("marketo-company"))
-
-
 def sdk_client(server: SandboxServer) -> MarketoClient:
     connection = server.connections()["marketing"]
-    client = MarketoClient("000-SBX-000", client_id=connection["client_id"],
-                           client_secret=connection["client_secret"], max_retry_time=5)
+    client = MarketoClient(
+        "000-SBX-000", client_id=connection["client_id"], client_secret=connection["client_secret"], max_retry_time=5
+    )
     # The SDK builds every URL, the identity endpoint's included, as ``host + path`` with
     # host = "https://<munchkin id>.mktorest.com"; the stand-in's base URL takes that place.
     client.host = connection["base_url"]
@@ -27,8 +23,8 @@ def sdk_client(server: SandboxServer) -> MarketoClient:
 
 
 @pytest.fixture
-def marketo(tmp_path, company):
-    with SandboxServer(build_sandbox(tmp_path, dataset_dir=company)) as server:
+def marketo(tmp_path, marketo_company):
+    with SandboxServer(build_sandbox(tmp_path, dataset_dir=marketo_company.folder)) as server:
         yield sdk_client(server)
 
 
@@ -38,35 +34,56 @@ def test_the_sdk_gets_a_token(marketo):
 
 
 def test_the_sdk_reads_leads_by_filter(marketo):
-    leads = marketo.execute(method="get_multiple_leads_by_filter_type", filterType="email",
-                            filterValues=["ava@acme.com", "liam@globex.io"], fields=["id", "email", "leadStatus"])
-    assert leads == [{"id": 1, "email": "ava@acme.com", "leadStatus": "MQL"},
-                     {"id": 2, "email": "liam@globex.io", "leadStatus": "Lead"}]
+    leads = marketo.execute(
+        method="get_multiple_leads_by_filter_type",
+        filterType="email",
+        filterValues=["ava@acme.com", "liam@globex.io"],
+        fields=["id", "email", "leadStatus"],
+    )
+    assert leads == [
+        {"id": 1, "email": "ava@acme.com", "leadStatus": "MQL"},
+        {"id": 2, "email": "liam@globex.io", "leadStatus": "Lead"},
+    ]
 
 
-def test_the_sdk_reads_activities_through_a_paging_token(marketo):
+def test_the_sdk_reads_activities_through_a_paging_token(marketo, marketo_company):
     token = marketo.execute(method="get_paging_token", sinceDatetime="2025-01-01T00:00:00Z")
-    expected = in_listing_order([a for a in ACTIVITIES if a["activityTypeId"] in (1, 2, 13)])
-    listed = marketo.execute(method="get_lead_activities", activityTypeIds=["1", "2", "13"], nextPageToken=token,
-                             batchSize=10)
+    expected = marketo_company.in_listing_order(
+        [a for a in marketo_company.activities if a["activityTypeId"] in (1, 2, 13)]
+    )
+    listed = marketo.execute(
+        method="get_lead_activities", activityTypeIds=["1", "2", "13"], nextPageToken=token, batchSize=10
+    )
     assert [a["id"] for a in listed] == expected
-    pages = marketo.execute(method="get_lead_activities_yield", activityTypeIds=["1", "2", "13"],
-                            nextPageToken=token, batchSize=10)
+    pages = marketo.execute(
+        method="get_lead_activities_yield", activityTypeIds=["1", "2", "13"], nextPageToken=token, batchSize=10
+    )
     assert [a["id"] for page in pages for a in page] == expected
 
 
 def test_the_sdk_updates_leads_and_hears_which_were_skipped(marketo):
-    results = marketo.execute(method="create_update_leads", action="updateOnly", lookupField="id", leads=[
-        {"id": 1, "handoffSalesOutcome": "accepted", "handoffOpportunityStage": "discovery"},
-        {"id": 999, "handoffSalesOutcome": "rejected"}])
-    assert results == [{"id": 1, "status": "updated"},
-                       {"status": "skipped", "reasons": [{"code": "1004", "message": "Lead not found"}]}]
-    assert marketo.execute(method="get_lead_by_id", id=1, fields=["handoffSalesOutcome", "handoffOpportunityStage"]) == [
-        {"handoffSalesOutcome": "accepted", "handoffOpportunityStage": "discovery"}]
+    results = marketo.execute(
+        method="create_update_leads",
+        action="updateOnly",
+        lookupField="id",
+        leads=[
+            {"id": 1, "handoffSalesOutcome": "accepted", "handoffOpportunityStage": "discovery"},
+            {"id": 999, "handoffSalesOutcome": "rejected"},
+        ],
+    )
+    assert results == [
+        {"id": 1, "status": "updated"},
+        {"status": "skipped", "reasons": [{"code": "1004", "message": "Lead not found"}]},
+    ]
+    assert marketo.execute(
+        method="get_lead_by_id", id=1, fields=["handoffSalesOutcome", "handoffOpportunityStage"]
+    ) == [{"handoffSalesOutcome": "accepted", "handoffOpportunityStage": "discovery"}]
 
 
-def test_the_sdk_renews_an_expired_token_by_itself(tmp_path, company):
-    with SandboxServer(build_sandbox(tmp_path, dataset_dir=company, faults=Faults(token_ttl_s=1))) as server:
+def test_the_sdk_renews_an_expired_token_by_itself(tmp_path, marketo_company):
+    with SandboxServer(
+        build_sandbox(tmp_path, dataset_dir=marketo_company.folder, faults=Faults(token_ttl_s=1))
+    ) as server:
         marketo = sdk_client(server)
         first = marketo.execute(method="get_lead_by_id", id=3, fields=["email"])
         token = marketo.token

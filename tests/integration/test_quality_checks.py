@@ -1,7 +1,7 @@
 """The quality checks on a warehouse laid out as dlt leaves it: each judges the newest load, counts
 live records across loads, and links its Data Docs page."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.quality.checks import RAW_TABLES, evaluate_freshness, evaluate_live_rows, evaluate_raw_batch
 
-NOW = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
 PAST = NOW - timedelta(days=3)
 CONTACTS = next(raw for raw in RAW_TABLES if (raw.schema, raw.table) == ("raw_crm", "contacts"))
 
@@ -33,8 +33,10 @@ def db():
 def load(db, load_id: str, ids, *, archived=False, stage="lead", created=PAST, loaded_at=NOW):
     """One dlt load merging ``ids`` into raw_crm.contacts."""
     db.execute("delete from raw_crm.contacts where id in (select unnest(?))", [[str(i) for i in ids]])
-    db.executemany("insert into raw_crm.contacts values (?, ?, ?, ?, ?, ?, ?, 'NEW', ?)",
-                   [[str(i), created, PAST, created, archived, f"p{i}@example.com", stage, load_id] for i in ids])
+    db.executemany(
+        "insert into raw_crm.contacts values (?, ?, ?, ?, ?, ?, ?, 'NEW', ?)",
+        [[str(i), created, PAST, created, archived, f"p{i}@example.com", stage, load_id] for i in ids],
+    )
     db.execute("insert into raw_crm._dlt_loads values (?, 'crm', 0, ?)", [load_id, loaded_at])
 
 
@@ -52,14 +54,19 @@ def test_only_the_newest_batch_is_validated_and_its_faults_fail_the_check(db, tm
     unknown_stage = evaluate_raw_batch(db, CONTACTS, NOW, "run-2", tmp_path)
     assert not unknown_stage.passed and unknown_stage.severity == dg.AssetCheckSeverity.ERROR
     assert failed(unknown_stage) == {("expect_column_values_to_be_in_set", "lifecyclestage")}
-    assert {"expectation": "expect_column_values_to_be_in_set", "column": "lifecyclestage", "id": "150",
-            "lifecyclestage": "astronaut"} in unknown_stage.metadata["failing_rows_sample"].value
+    assert {
+        "expectation": "expect_column_values_to_be_in_set",
+        "column": "lifecyclestage",
+        "id": "150",
+        "lifecyclestage": "astronaut",
+    } in unknown_stage.metadata["failing_rows_sample"].value
     assert "lifecyclestage" in unknown_stage.description
 
     load(db, "1000.4", range(200, 250), created=NOW + timedelta(days=1))
     assert failed(evaluate_raw_batch(db, CONTACTS, NOW, "run-3", tmp_path)) == {
         ("expect_column_values_to_be_between", "createdate"),
-        ("expect_column_pair_values_a_to_be_greater_than_b", None)}
+        ("expect_column_pair_values_a_to_be_greater_than_b", None),
+    }
 
     load(db, "1000.5", range(250, 300))
     db.execute("insert into raw_crm.contacts select * from raw_crm.contacts where id = '251'")
@@ -84,8 +91,10 @@ def test_a_batch_that_passed_is_not_validated_again_and_one_that_failed_keeps_fa
 
 def test_quarantined_records_are_reported_apart_from_the_batch(db, tmp_path):
     load(db, "1000.1", range(10))
-    db.executemany("insert into raw_crm.quarantine values (?, ?, 'createdate: not a datetime', '1000.1')",
-                   [["contacts", "90"], ["contacts", "91"], ["deals", "7"]])
+    db.executemany(
+        "insert into raw_crm.quarantine values (?, ?, 'createdate: not a datetime', '1000.1')",
+        [["contacts", "90"], ["contacts", "91"], ["deals", "7"]],
+    )
     result = evaluate_raw_batch(db, CONTACTS, NOW, "run-1", tmp_path)
     assert result.passed
     assert (result.metadata["quarantined_in_batch"].value, result.metadata["rows_validated"].value) == (2, 10)
@@ -122,8 +131,10 @@ def test_a_sixty_percent_drop_in_live_contacts_fails_until_they_are_back(db, tmp
 
 def test_a_source_not_loaded_for_two_days_fails_freshness(db, tmp_path):
     db.execute("create schema raw_marketing")
-    db.execute("create table raw_marketing._dlt_loads (load_id varchar, schema_name varchar, status bigint, "
-               "inserted_at timestamptz)")
+    db.execute(
+        "create table raw_marketing._dlt_loads (load_id varchar, schema_name varchar, status bigint, "
+        "inserted_at timestamptz)"
+    )
     db.execute("insert into raw_marketing._dlt_loads values ('1', 'marketing', 0, ?)", [NOW - timedelta(hours=1)])
     load(db, "1000.1", range(5), loaded_at=NOW - timedelta(days=2))
     stale = evaluate_freshness(db, NOW, "run-1", tmp_path)

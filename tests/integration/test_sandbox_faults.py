@@ -51,13 +51,17 @@ def _statuses(server: SandboxServer) -> list[int]:
     """Statuses of calls to the website's collector, which has no rate limit to muddle the count."""
     web = server.connections()["web"]
     with httpx.Client(base_url=web["tracking_url"], auth=(web["write_key"], "")) as collector:
-        return [collector.post("/v1/track", json={"messageId": f"m-{n}", "anonymousId": "a-1", "event": "E"})
-                .status_code for n in range(REQUESTS)]
+        return [
+            collector.post("/v1/track", json={"messageId": f"m-{n}", "anonymousId": "a-1", "event": "E"}).status_code
+            for n in range(REQUESTS)
+        ]
 
 
 def _kept(server: SandboxServer) -> int:
-    return sum(len(path.read_text().splitlines())
-               for path in Path(server.connections()["web"]["events_dir"]).glob("*/*.ndjson"))
+    return sum(
+        len(path.read_text().splitlines())
+        for path in Path(server.connections()["web"]["events_dir"]).glob("*/*.ndjson")
+    )
 
 
 def test_the_expected_share_of_requests_fails_the_same_way_for_the_same_seed(faulty):
@@ -80,8 +84,11 @@ def test_failures_take_the_vendors_error_shape_and_change_nothing(faulty):
     assert {"status", "message", "correlationId", "category"} <= set(hubspot.json())
 
     web = server.connections()["web"]
-    segment = httpx.post(f"{web['tracking_url']}/v1/track", auth=(web["write_key"], ""),
-                         json={"messageId": "m-1", "anonymousId": "a-1", "event": "Signed Up"})
+    segment = httpx.post(
+        f"{web['tracking_url']}/v1/track",
+        auth=(web["write_key"], ""),
+        json={"messageId": "m-1", "anonymousId": "a-1", "event": "Signed Up"},
+    )
     assert segment.status_code in (502, 503) and {"code", "message"} <= set(segment.json())
     assert _kept(server) == 0
 

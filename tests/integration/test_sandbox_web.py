@@ -4,28 +4,33 @@ import gzip
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app as cli
+from sandbox.cli import sandbox_app
 from sandbox.dataset import DatasetWriter, iso, parse_iso
 from sandbox.server import SandboxServer, build_sandbox
 from sandbox.website import TrackingError, emit_web_events, export_web_events
 
-HISTORY_START = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+HISTORY_START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 EVENT_COUNT = 900
 
 
 def _event(index: int, rng: random.Random) -> dict:
     kind = rng.choice(["page", "track", "identify"])
-    event = {"type": kind, "messageId": f"m-{index:05d}", "anonymousId": f"anon-{index % 97}", "userId": None,
-             "timestamp": iso(HISTORY_START + timedelta(seconds=rng.randrange(4 * 3600))),
-             # Padding makes the batches split on bytes, not on the count of calls.
-             "context": {"page": {"path": "/pricing", "title": "x" * 800}}}
+    event = {
+        "type": kind,
+        "messageId": f"m-{index:05d}",
+        "anonymousId": f"anon-{index % 97}",
+        "userId": None,
+        "timestamp": iso(HISTORY_START + timedelta(seconds=rng.randrange(4 * 3600))),
+        # Padding makes the batches split on bytes, not on the count of calls.
+        "context": {"page": {"path": "/pricing", "title": "x" * 800}},
+    }
     if kind == "track":
         event["event"] = "Form Submitted"
     return event
@@ -59,8 +64,9 @@ def collector(site):
 
 def _kept(server: SandboxServer) -> list[dict]:
     events_dir = Path(server.connections()["web"]["events_dir"])
-    return [json.loads(line) for path in sorted(events_dir.glob("*/*.ndjson"))
-            for line in path.read_text().splitlines()]
+    return [
+        json.loads(line) for path in sorted(events_dir.glob("*/*.ndjson")) for line in path.read_text().splitlines()
+    ]
 
 
 def _call(**fields) -> dict:
@@ -68,9 +74,11 @@ def _call(**fields) -> dict:
 
 
 def test_valid_calls_are_kept_in_the_hour_they_were_received(site, collector):
-    calls = {"track": _call(event="Demo Requested", properties={"plan": "pro"}),
-             "page": _call(name="Pricing", context={"page": {"path": "/pricing"}}),
-             "identify": _call(userId="u-1", traits={"email": "ada@example.com"}, timestamp="2020-01-01T00:00:00Z")}
+    calls = {
+        "track": _call(event="Demo Requested", properties={"plan": "pro"}),
+        "page": _call(name="Pricing", context={"page": {"path": "/pricing"}}),
+        "identify": _call(userId="u-1", traits={"email": "ada@example.com"}, timestamp="2020-01-01T00:00:00Z"),
+    }
     for call_type, call in calls.items():
         response = collector.post(f"/v1/{call_type}", json=call)
         assert response.status_code == 200 and response.json() == {"success": True}
@@ -109,27 +117,33 @@ def test_a_write_key_in_the_body_authenticates_and_is_never_stored(site):
 
 def test_gzipped_requests_are_accepted(site, collector):
     body = gzip.compress(json.dumps({"batch": [_call(type="track", event="Zipped")]}).encode())
-    response = collector.post("/v1/batch", content=body, headers={"Content-Encoding": "gzip",
-                                                                  "Content-Type": "application/json"})
+    response = collector.post(
+        "/v1/batch", content=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    )
     assert response.status_code == 200
     assert _kept(site)[0]["event"] == "Zipped"
 
 
 @pytest.mark.parametrize("auth", [None, ("wrong-key", ""), ("", "")])
 def test_a_missing_or_wrong_write_key_gets_401(site, auth):
-    response = httpx.post(f"{site.connections()['web']['tracking_url']}/v1/track",
-                          json=_call(event="E"), auth=auth)
+    response = httpx.post(f"{site.connections()['web']['tracking_url']}/v1/track", json=_call(event="E"), auth=auth)
     assert response.status_code == 401
     assert response.json()["code"] == "unauthorized" and "write key" in response.json()["message"]
     assert _kept(site) == []
 
 
-@pytest.mark.parametrize("path, body, reason", [
-    ("/v1/track", _call(event="E", properties={"blob": "x" * 33_000}), "32 KB"),
-    ("/v1/batch", {"batch": [_call(type="track", event="E", properties={"blob": "x" * 20_000})] * 30}, "500 KB"),
-    ("/v1/batch", {"batch": [_call(type="track", event="E"), _call(type="track", event="E", p="x" * 33_000)]},
-     "batch[1]: the call is"),
-])
+@pytest.mark.parametrize(
+    "path, body, reason",
+    [
+        ("/v1/track", _call(event="E", properties={"blob": "x" * 33_000}), "32 KB"),
+        ("/v1/batch", {"batch": [_call(type="track", event="E", properties={"blob": "x" * 20_000})] * 30}, "500 KB"),
+        (
+            "/v1/batch",
+            {"batch": [_call(type="track", event="E"), _call(type="track", event="E", p="x" * 33_000)]},
+            "batch[1]: the call is",
+        ),
+    ],
+)
 def test_oversized_payloads_get_400_naming_the_limit(site, collector, path, body, reason):
     response = collector.post(path, json=body)
     assert response.status_code == 400
@@ -137,24 +151,36 @@ def test_oversized_payloads_get_400_naming_the_limit(site, collector, path, body
     assert _kept(site) == []
 
 
-@pytest.mark.parametrize("path, body, reason", [
-    ("/v1/track", b"{not json", "invalid JSON"),
-    ("/v1/track", [1, 2], "JSON object"),
-    ("/v1/track", {"anonymousId": "a", "event": "E"}, "messageId is required"),
-    ("/v1/track", {"messageId": "m" * 101, "anonymousId": "a", "event": "E"}, "longer than 100"),
-    ("/v1/track", {"messageId": "m", "event": "E"}, "userId or an anonymousId"),
-    ("/v1/track", {"messageId": "m", "anonymousId": "a"}, "needs event"),
-    ("/v1/track", {"type": "page", "messageId": "m", "anonymousId": "a"}, "sent to /v1/track"),
-    ("/v1/page", {"messageId": "m", "anonymousId": "a", "timestamp": "yesterday"}, "not ISO 8601"),
-    ("/v1/page", {"messageId": "m", "anonymousId": "a", "timestamp": 1767225600}, "not ISO 8601"),
-    ("/v1/identify", {"messageId": "m", "userId": "u", "traits": ["email"]}, "traits must be a JSON object"),
-    ("/v1/batch", {"batch": [{"type": "page", "messageId": "m", "anonymousId": "a", "context": "web"}],
-                   "context": {"ip": "10.0.0.1"}}, "batch[0]: context must be a JSON object"),
-    ("/v1/batch", {"batch": {"type": "page"}}, "non-empty array"),
-    ("/v1/batch", {"batch": []}, "non-empty array"),
-    ("/v1/batch", {"batch": [{"type": "page", "messageId": "m", "anonymousId": "a"}, {"type": "click"}]},
-     "batch[1]: type must be one of"),
-])
+@pytest.mark.parametrize(
+    "path, body, reason",
+    [
+        ("/v1/track", b"{not json", "not valid JSON"),
+        ("/v1/track", [1, 2], "JSON object"),
+        ("/v1/track", {"anonymousId": "a", "event": "E"}, "messageId is required"),
+        ("/v1/track", {"messageId": "m" * 101, "anonymousId": "a", "event": "E"}, "longer than 100"),
+        ("/v1/track", {"messageId": "m", "event": "E"}, "userId or an anonymousId"),
+        ("/v1/track", {"messageId": "m", "anonymousId": "a"}, "needs event"),
+        ("/v1/track", {"type": "page", "messageId": "m", "anonymousId": "a"}, "sent to /v1/track"),
+        ("/v1/page", {"messageId": "m", "anonymousId": "a", "timestamp": "yesterday"}, "not an ISO 8601 time"),
+        ("/v1/page", {"messageId": "m", "anonymousId": "a", "timestamp": 1767225600}, "not an ISO 8601 time"),
+        ("/v1/identify", {"messageId": "m", "userId": "u", "traits": ["email"]}, "traits must be a JSON object"),
+        (
+            "/v1/batch",
+            {
+                "batch": [{"type": "page", "messageId": "m", "anonymousId": "a", "context": "web"}],
+                "context": {"ip": "10.0.0.1"},
+            },
+            "batch[0]: context must be a JSON object",
+        ),
+        ("/v1/batch", {"batch": {"type": "page"}}, "non-empty array"),
+        ("/v1/batch", {"batch": []}, "non-empty array"),
+        (
+            "/v1/batch",
+            {"batch": [{"type": "page", "messageId": "m", "anonymousId": "a"}, {"type": "click"}]},
+            "batch[1]: type must be one of",
+        ),
+    ],
+)
 def test_malformed_calls_get_400_with_the_reason_and_nothing_is_kept(site, collector, path, body, reason):
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = collector.post(path, content=content, headers={"Content-Type": "application/json"})
@@ -199,17 +225,28 @@ def test_the_export_writes_each_event_into_the_file_of_its_hour(site, tmp_path):
 
 def test_the_cli_exports_and_emits_a_dataset(site, web_dataset, tmp_path):
     runner = CliRunner()
-    exported = runner.invoke(cli, ["sandbox", "export-web", "--out", str(tmp_path / "out"),
-                                   "--dataset", str(web_dataset)])
+    exported = runner.invoke(sandbox_app, ["export-web", "--out", str(tmp_path / "out"), "--dataset", str(web_dataset)])
     assert exported.exit_code == 0, exported.output
     assert sum(1 for path in (tmp_path / "out").glob("*/*.ndjson") for _ in path.open()) == EVENT_COUNT
 
     web = site.connections()["web"]
-    emitted = runner.invoke(cli, ["sandbox", "emit-web", "--tracking-url", web["tracking_url"],
-                                  "--write-key", web["write_key"], "--dataset", str(web_dataset)])
+    emitted = runner.invoke(
+        sandbox_app,
+        [
+            "emit-web",
+            "--tracking-url",
+            web["tracking_url"],
+            "--write-key",
+            web["write_key"],
+            "--dataset",
+            str(web_dataset),
+        ],
+    )
     assert emitted.exit_code == 0, emitted.output
     assert len(_kept(site)) == EVENT_COUNT
 
-    refused = runner.invoke(cli, ["sandbox", "emit-web", "--tracking-url", web["tracking_url"],
-                                  "--write-key", "nope", "--dataset", str(web_dataset)])
+    refused = runner.invoke(
+        sandbox_app,
+        ["emit-web", "--tracking-url", web["tracking_url"], "--write-key", "nope", "--dataset", str(web_dataset)],
+    )
     assert refused.exit_code == 1

@@ -28,8 +28,11 @@ def sdk_errors():
 
 
 def _kept(web: dict) -> list[dict]:
-    return [json.loads(line) for path in sorted(Path(web["events_dir"]).glob("*/*.ndjson"))
-            for line in path.read_text().splitlines()]
+    return [
+        json.loads(line)
+        for path in sorted(Path(web["events_dir"]).glob("*/*.ndjson"))
+        for line in path.read_text().splitlines()
+    ]
 
 
 @pytest.mark.parametrize("gzip", [False, True])
@@ -40,8 +43,12 @@ def test_track_identify_and_page_calls_arrive(web, sdk_errors, gzip):
 
     analytics.identify("user-7", {"email": "ada@example.com", "plan": "pro"})
     analytics.track("user-7", "Demo Requested", {"source": "pricing page"})
-    analytics.page(anonymous_id="anon-3", name="Pricing", properties={"path": "/pricing"},
-                   context={"campaign": {"name": "spring", "source": "linkedin"}})
+    analytics.page(
+        anonymous_id="anon-3",
+        name="Pricing",
+        properties={"path": "/pricing"},
+        context={"campaign": {"name": "spring", "source": "linkedin"}},
+    )
     analytics.flush()
 
     assert sdk_errors == []

@@ -26,6 +26,8 @@ def test_publishing_replaces_the_copy_atomically_under_an_open_reader(tmp_path):
     reader.close()
     with duckdb.connect(str(target), read_only=True) as published:
         assert published.execute("select people from marts.people_count").fetchone()[0] == 10
-        assert {schema for (schema,) in published.execute(
-            "select distinct table_schema from information_schema.tables").fetchall()} == {"marts"}
+        assert {
+            schema
+            for (schema,) in published.execute("select distinct table_schema from information_schema.tables").fetchall()
+        } == {"marts"}
     assert sorted(path.name for path in target.parent.iterdir()) == ["funnel.duckdb"]

@@ -36,8 +36,11 @@ def crm_target(server: SandboxServer, **options) -> CrmContacts:
 
 def marketing_target(server: SandboxServer) -> MarketingLeads:
     connection = server.connections()["marketing"]
-    return MarketingLeads(MarketoClient(connection["base_url"], connection["client_id"], connection["client_secret"],
-                                        back_off_seconds=0.5))
+    return MarketingLeads(
+        MarketoClient(
+            connection["base_url"], connection["client_id"], connection["client_secret"], back_off_seconds=0.5
+        )
+    )
 
 
 def live_contact_ids(server: SandboxServer) -> list[str]:
@@ -47,23 +50,34 @@ def live_contact_ids(server: SandboxServer) -> list[str]:
 
 
 def lead_ids(server: SandboxServer) -> list[str]:
-    return [str(row["id"]) for row in server.sandbox.store.query(
-        "select id from marketing_leads where deleted_at is null order by id")]
+    return [
+        str(row["id"])
+        for row in server.sandbox.store.query("select id from marketing_leads where deleted_at is null order by id")
+    ]
 
 
 def contact_feedback(contact_ids: list[str], stage: str = "mql") -> list[dict]:
-    return [{"crm_contact_id": contact_id, "handoff_funnel_stage": stage, "handoff_sla_state": "open",
-             "handoff_engagement_score": 40.0} for contact_id in contact_ids]
+    return [
+        {
+            "crm_contact_id": contact_id,
+            "handoff_funnel_stage": stage,
+            "handoff_sla_state": "open",
+            "handoff_engagement_score": 40.0,
+        }
+        for contact_id in contact_ids
+    ]
 
 
 def lead_feedback(ids: list[str]) -> list[dict]:
-    return [{"marketing_lead_id": lead_id, "handoffSalesOutcome": "accepted", "handoffWonRevenue": None}
-            for lead_id in ids]
+    return [
+        {"marketing_lead_id": lead_id, "handoffSalesOutcome": "accepted", "handoffWonRevenue": None} for lead_id in ids
+    ]
 
 
 def contact_properties(server: SandboxServer, contact_id: str) -> dict:
     row = server.sandbox.store.query_one(
-        "select properties from crm_objects where object_type = 'contacts' and id = ?", (int(contact_id),))
+        "select properties from crm_objects where object_type = 'contacts' and id = ?", (int(contact_id),)
+    )
     return json.loads(row["properties"])
 
 
@@ -79,8 +93,11 @@ def test_each_record_is_written_once_then_nothing_then_exactly_the_change(crm_sa
     crm_before, marketing_before = requests_served(server, "crm"), requests_served(server, "marketing")
     first, _ = write_back(crm_target(server), Ledger(db, "crm", "contacts"), contact_feedback(contacts))
     first_leads, _ = write_back(marketing_target(server), Ledger(db, "marketing", "leads"), lead_feedback(leads))
-    assert (first.records_sent, first.records_accepted, first.batches) == (len(contacts), len(contacts),
-                                                                          math.ceil(len(contacts) / batch_size))
+    assert (first.records_sent, first.records_accepted, first.batches) == (
+        len(contacts),
+        len(contacts),
+        math.ceil(len(contacts) / batch_size),
+    )
     assert (first_leads.records_sent, first_leads.records_accepted) == (len(leads), len(leads))
     # One look at the properties, then one call per batch; Marketo adds its token and field list.
     assert requests_served(server, "crm") - crm_before == 1 + first.batches
@@ -102,14 +119,19 @@ def test_each_record_is_written_once_then_nothing_then_exactly_the_change(crm_sa
 
 
 def test_refused_records_land_in_the_ledger_with_the_vendors_reason_and_are_retried_a_bounded_number_of_times(
-        crm_sandbox):
+    crm_sandbox,
+):
     server, db = crm_sandbox, duckdb.connect()
     contacts = contact_feedback([*live_contact_ids(server)[:3], MISSING_ID])
     leads = lead_feedback([*lead_ids(server)[:3], MISSING_ID])
     summaries = []
     for _ in range(MAX_ATTEMPTS + 1):
-        summaries.append((write_back(crm_target(server), Ledger(db, "crm", "contacts"), contacts)[0],
-                          write_back(marketing_target(server), Ledger(db, "marketing", "leads"), leads)[0]))
+        summaries.append(
+            (
+                write_back(crm_target(server), Ledger(db, "crm", "contacts"), contacts)[0],
+                write_back(marketing_target(server), Ledger(db, "marketing", "leads"), leads)[0],
+            )
+        )
     first_crm, first_marketing = summaries[0]
     assert (first_crm.records_accepted, first_crm.records_refused) == (3, 1)
     assert (first_marketing.records_accepted, first_marketing.records_refused) == (3, 1)
@@ -119,11 +141,15 @@ def test_refused_records_land_in_the_ledger_with_the_vendors_reason_and_are_retr
     assert last_crm.records_sent == last_marketing.records_sent == 0
     assert last_crm.changes_held_back == 3 and last_marketing.changes_held_back == 2
 
-    reasons = db.execute("""select system, outcome, any_value(reason), count(distinct batch_id)
+    reasons = db.execute(
+        """select system, outcome, any_value(reason), count(distinct batch_id)
                             from writeback.record_outcomes where record_id = ? group by 1, 2 order by 1""",
-                         [MISSING_ID]).fetchall()
+        [MISSING_ID],
+    ).fetchall()
     assert [(system, outcome, batches) for system, outcome, _, batches in reasons] == [
-        ("crm", "rejected", MAX_ATTEMPTS), ("marketing", "skipped", MAX_ATTEMPTS)]
+        ("crm", "rejected", MAX_ATTEMPTS),
+        ("marketing", "skipped", MAX_ATTEMPTS),
+    ]
     assert "OBJECT_NOT_FOUND" in reasons[0][2] and reasons[1][2] == "1004: Lead not found"
 
 
@@ -138,8 +164,9 @@ def test_a_field_off_the_allow_list_is_refused_before_anything_is_sent(crm_sandb
 
 def test_a_missing_crm_property_is_reported_or_created_when_configured(crm_sandbox, monkeypatch):
     server, db = crm_sandbox, duckdb.connect()
-    monkeypatch.setitem(crm.WRITABLE_CONTACT_PROPERTIES, "handoff_owner_note",
-                        ContactProperty("Owner note (Handoff)", "string", "text"))
+    monkeypatch.setitem(
+        crm.WRITABLE_CONTACT_PROPERTIES, "handoff_owner_note", ContactProperty("Owner note (Handoff)", "string", "text")
+    )
     monkeypatch.setattr(CrmContacts, "writable", frozenset(crm.WRITABLE_CONTACT_PROPERTIES))
     [contact] = live_contact_ids(server)[:1]
     feedback = [{"crm_contact_id": contact, "handoff_owner_note": "call back Tuesday"}]
@@ -149,12 +176,13 @@ def test_a_missing_crm_property_is_reported_or_created_when_configured(crm_sandb
         write_back(crm_target(server), Ledger(db, "crm", "contacts"), feedback)
     assert requests_served(server, "crm") == before + 1  # the properties were read; nothing was written
 
-    summary, _ = write_back(crm_target(server, create_missing_properties=True), Ledger(db, "crm", "contacts"),
-                            feedback)
+    summary, _ = write_back(crm_target(server, create_missing_properties=True), Ledger(db, "crm", "contacts"), feedback)
     assert summary.records_accepted == 1
     assert contact_properties(server, contact)["handoff_owner_note"] == "call back Tuesday"
-    created = httpx.get(f"{server.connections()['crm']['base_url']}/crm/v3/properties/contacts/handoff_owner_note",
-                        headers={"Authorization": f"Bearer {server.connections()['crm']['access_token']}"})
+    created = httpx.get(
+        f"{server.connections()['crm']['base_url']}/crm/v3/properties/contacts/handoff_owner_note",
+        headers={"Authorization": f"Bearer {server.connections()['crm']['access_token']}"},
+    )
     assert created.status_code == 200 and created.json()["label"] == "Owner note (Handoff)"
 
 
@@ -172,8 +200,7 @@ def test_vendor_rate_limits_are_survived_without_losing_a_record(tiny_dataset, t
         db = duckdb.connect()
         contacts, leads = live_contact_ids(server)[:12], lead_ids(server)[:12]
         crm_run, _ = write_back(crm_target(server), Ledger(db, "crm", "contacts"), contact_feedback(contacts))
-        marketing_run, _ = write_back(marketing_target(server), Ledger(db, "marketing", "leads"),
-                                      lead_feedback(leads))
+        marketing_run, _ = write_back(marketing_target(server), Ledger(db, "marketing", "leads"), lead_feedback(leads))
         assert (crm_run.records_accepted, crm_run.records_refused) == (len(contacts), 0)
         assert (marketing_run.records_accepted, marketing_run.records_refused) == (len(leads), 0)
         # More requests reached the systems than batches were sent: the refusals were retried.
@@ -198,10 +225,10 @@ with duckdb.connect(warehouse) as db:
 
 
 @pytest.mark.parametrize("kill_after_requests", [3, 9])
-def test_kill_9_mid_write_back_then_a_rerun_sends_no_accepted_record_again(tiny_dataset, tmp_path,
-                                                                           kill_after_requests):
-    with SandboxServer(build_sandbox(tmp_path / "state", dataset_dir=tiny_dataset,
-                                     faults=Faults(latency_s=0.2))) as server:
+def test_kill_9_mid_write_back_then_a_rerun_sends_no_accepted_record_again(tiny_dataset, tmp_path, kill_after_requests):
+    with SandboxServer(
+        build_sandbox(tmp_path / "state", dataset_dir=tiny_dataset, faults=Faults(latency_s=0.2))
+    ) as server:
         connection_file, feedback_file = tmp_path / "connection.json", tmp_path / "feedback.json"
         write_connection_file(connection_file, server.connections())
         contacts = live_contact_ids(server)
@@ -216,8 +243,9 @@ def test_kill_9_mid_write_back_then_a_rerun_sends_no_accepted_record_again(tiny_
         killed.send_signal(signal.SIGKILL)
         killed.wait()
         with duckdb.connect(str(warehouse)) as db:
-            [(accepted_before,)] = db.execute("select count(distinct record_id) from writeback.record_outcomes "
-                                              "where outcome = 'accepted'").fetchall()
+            [(accepted_before,)] = db.execute(
+                "select count(distinct record_id) from writeback.record_outcomes where outcome = 'accepted'"
+            ).fetchall()
         assert accepted_before < len(contacts)  # the kill landed mid-run
 
         rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)

@@ -1,7 +1,7 @@
 import pytest
 
-from pipeline.bench.measurements import measure_growth
-from pipeline.bench.report import FAILED, MEASURED, NOT_RUN, SYSTEMS, BenchReport
+from sandbox.bench.measurements import measure_growth
+from sandbox.bench.report import FAILED, MEASURED, NOT_RUN, SYSTEMS, BenchReport
 
 
 def report(limits_factor: float = 100) -> BenchReport:

@@ -1,6 +1,6 @@
 """The GX suites in expectations/ are readable as written and catch the faults they are for."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -8,7 +8,7 @@ import pytest
 from pipeline.quality.gx import SuiteError, build_suite, read_suite, suite_columns, validate
 from pipeline.settings import EXPECTATIONS_DIR
 
-NOW = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
 PAST = NOW - timedelta(days=3)
 
 
@@ -18,18 +18,23 @@ def failures(suite_file, frame):
 
 
 def web_events(n=200, **overrides):
-    frame = pd.DataFrame({"message_id": [f"m{i}" for i in range(n)], "type": ["page"] * n,
-                          "timestamp": [PAST] * n})
+    frame = pd.DataFrame({"message_id": [f"m{i}" for i in range(n)], "type": ["page"] * n, "timestamp": [PAST] * n})
     for column, values in overrides.items():
-        frame.loc[:len(values) - 1, column] = values
+        frame.loc[: len(values) - 1, column] = values
     return frame
 
 
 def activities(n=200, **overrides):
-    frame = pd.DataFrame({"id": list(range(n)), "lead_id": pd.array([7] * n, dtype="Int64"),
-                          "activity_type_id": [1] * n, "activity_date": [PAST] * n})
+    frame = pd.DataFrame(
+        {
+            "id": list(range(n)),
+            "lead_id": pd.array([7] * n, dtype="Int64"),
+            "activity_type_id": [1] * n,
+            "activity_date": [PAST] * n,
+        }
+    )
     for column, values in overrides.items():
-        frame.loc[:len(values) - 1, column] = values
+        frame.loc[: len(values) - 1, column] = values
     return frame
 
 
@@ -43,18 +48,41 @@ def test_every_suite_is_read_whole(suite_file):
 def test_a_suite_reads_the_columns_its_expectations_and_row_conditions_name():
     assert suite_columns(read_suite(EXPECTATIONS_DIR / "raw_web__events.json")) == {"message_id", "type", "timestamp"}
     assert suite_columns(read_suite(EXPECTATIONS_DIR / "source_freshness.json")) == {"hours_since_load", "source"}
-    assert suite_columns({"expectations": [
-        {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "b", "column_B": "a"}},
-        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["c", "d"], "row_condition": {
-            "type": "and", "conditions": [{"type": "comparison", "column": {"name": "e"}, "operator": "==",
-                                           "parameter": 1}]}}}]}) == {"a", "b", "c", "d", "e"}
+    assert suite_columns(
+        {
+            "expectations": [
+                {
+                    "type": "expect_column_pair_values_a_to_be_greater_than_b",
+                    "kwargs": {"column_A": "b", "column_B": "a"},
+                },
+                {
+                    "type": "expect_compound_columns_to_be_unique",
+                    "kwargs": {
+                        "column_list": ["c", "d"],
+                        "row_condition": {
+                            "type": "and",
+                            "conditions": [
+                                {"type": "comparison", "column": {"name": "e"}, "operator": "==", "parameter": 1}
+                            ],
+                        },
+                    },
+                },
+            ]
+        }
+    ) == {"a", "b", "c", "d", "e"}
 
 
 def test_a_suite_gx_cannot_read_whole_is_refused():
     with pytest.raises(SuiteError, match="cannot read"):
-        build_suite({"name": "broken", "expectations": [
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}},
-            {"type": "expect_column_values_to_be_magical", "kwargs": {"column": "id"}}]})
+        build_suite(
+            {
+                "name": "broken",
+                "expectations": [
+                    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}},
+                    {"type": "expect_column_values_to_be_magical", "kwargs": {"column": "id"}},
+                ],
+            }
+        )
 
 
 def test_clean_batches_pass():
@@ -64,27 +92,39 @@ def test_clean_batches_pass():
 
 def test_web_events_faults_fail_their_expectations():
     assert failures("raw_web__events.json", web_events(message_id=["m1"], type=["purchase"])) == {
-        ("expect_column_values_to_be_unique", "message_id"), ("expect_column_values_to_be_in_set", "type")}
+        ("expect_column_values_to_be_unique", "message_id"),
+        ("expect_column_values_to_be_in_set", "type"),
+    }
     # A few future events are tolerated, a wave of them is not.
     assert failures("raw_web__events.json", web_events(timestamp=[NOW + timedelta(days=1)])) == set()
     assert failures("raw_web__events.json", web_events(timestamp=[NOW + timedelta(days=1)] * 20)) == {
-        ("expect_column_values_to_be_between", "timestamp")}
+        ("expect_column_values_to_be_between", "timestamp")
+    }
 
 
 def test_marketing_activity_faults_fail_their_expectations():
     assert failures("raw_marketing__activities.json", activities(activity_type_id=[999])) == {
-        ("expect_column_values_to_be_in_set", "activity_type_id")}
+        ("expect_column_values_to_be_in_set", "activity_type_id")
+    }
     assert ("expect_column_values_to_not_be_null", "lead_id") in failures(
-        "raw_marketing__activities.json", activities(lead_id=[None]))
+        "raw_marketing__activities.json", activities(lead_id=[None])
+    )
 
 
 def contacts(n=200, **overrides):
-    frame = pd.DataFrame({"id": [str(i) for i in range(n)], "createdate": [PAST] * n,
-                          "created_at": [PAST] * n, "updated_at": [PAST] * n,
-                          "email": [f"p{i}@example.com" for i in range(n)], "lifecyclestage": ["lead"] * n,
-                          "hs_lead_status": ["NEW"] * n})
+    frame = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(n)],
+            "createdate": [PAST] * n,
+            "created_at": [PAST] * n,
+            "updated_at": [PAST] * n,
+            "email": [f"p{i}@example.com" for i in range(n)],
+            "lifecyclestage": ["lead"] * n,
+            "hs_lead_status": ["NEW"] * n,
+        }
+    )
     for column, values in overrides.items():
-        frame.loc[:len(values) - 1, column] = values
+        frame.loc[: len(values) - 1, column] = values
     return frame
 
 
@@ -92,22 +132,33 @@ def test_contact_faults_fail_their_expectations():
     assert failures("raw_crm__contacts.json", contacts()) == set()
     assert failures("raw_crm__contacts.json", contacts(id=["1"])) == {("expect_column_values_to_be_unique", "id")}
     assert failures("raw_crm__contacts.json", contacts(lifecyclestage=["astronaut"] * 3)) == {
-        ("expect_column_values_to_be_in_set", "lifecyclestage")}
+        ("expect_column_values_to_be_in_set", "lifecyclestage")
+    }
     assert failures("raw_crm__contacts.json", contacts(createdate=[NOW + timedelta(hours=1)])) == {
-        ("expect_column_values_to_be_between", "createdate")}
+        ("expect_column_values_to_be_between", "createdate")
+    }
     assert failures("raw_crm__contacts.json", contacts(updated_at=[PAST - timedelta(days=1)])) == {
-        ("expect_column_pair_values_a_to_be_greater_than_b", None)}
+        ("expect_column_pair_values_a_to_be_greater_than_b", None)
+    }
 
 
 def test_one_bad_record_does_not_stop_a_company():
     # One stray stage and one typo in 200 contacts are the CRM's to fix; the batch still passes.
-    assert failures("raw_crm__contacts.json", contacts(lifecyclestage=["astronaut"], email=["not-an-address"],
-                                                        hs_lead_status=["MAYBE"])) == set()
+    assert (
+        failures(
+            "raw_crm__contacts.json",
+            contacts(lifecyclestage=["astronaut"], email=["not-an-address"], hs_lead_status=["MAYBE"]),
+        )
+        == set()
+    )
 
 
 def live_rows(ratio):
-    result = validate(pd.DataFrame({"live_rows": [40], "previous_live_rows": [100], "live_rows_ratio": [ratio]}),
-                      read_suite(EXPECTATIONS_DIR / "raw_live_rows.json"), {})
+    result = validate(
+        pd.DataFrame({"live_rows": [40], "previous_live_rows": [100], "live_rows_ratio": [ratio]}),
+        read_suite(EXPECTATIONS_DIR / "raw_live_rows.json"),
+        {},
+    )
     return result
 
 
@@ -134,29 +185,43 @@ def test_a_stale_crm_or_marketing_load_is_critical_a_quiet_website_a_warning():
 
 
 def handoffs(n=50, **overrides):
-    frame = pd.DataFrame({"handoff_id": [f"h{i}" for i in range(n)], "crm_contact_id": [str(i) for i in range(n)],
-                          "as_of": [NOW] * n, "mql_at": [PAST] * n,
-                          "first_touch_due_at": [PAST + timedelta(hours=8)] * n,
-                          "first_touch_at": [PAST + timedelta(hours=1)] * n, "decided_at": [None] * n,
-                          "business_minutes_to_first_touch": [60.0] * n, "business_minutes_to_decision": [None] * n,
-                          "won_amount": [None] * n})
+    frame = pd.DataFrame(
+        {
+            "handoff_id": [f"h{i}" for i in range(n)],
+            "crm_contact_id": [str(i) for i in range(n)],
+            "as_of": [NOW] * n,
+            "mql_at": [PAST] * n,
+            "first_touch_due_at": [PAST + timedelta(hours=8)] * n,
+            "first_touch_at": [PAST + timedelta(hours=1)] * n,
+            "decided_at": [None] * n,
+            "business_minutes_to_first_touch": [60.0] * n,
+            "business_minutes_to_decision": [None] * n,
+            "won_amount": [None] * n,
+        }
+    )
     for column, values in overrides.items():
-        frame.loc[:len(values) - 1, column] = values
+        frame.loc[: len(values) - 1, column] = values
     return frame
 
 
 def test_handoff_faults_fail_their_expectations():
     assert failures("marts__fct_handoffs.json", handoffs()) == set()
     assert failures("marts__fct_handoffs.json", handoffs(handoff_id=["h1"])) == {
-        ("expect_column_values_to_be_unique", "handoff_id")}
+        ("expect_column_values_to_be_unique", "handoff_id")
+    }
     assert failures("marts__fct_handoffs.json", handoffs(first_touch_at=[PAST - timedelta(hours=1)])) == {
-        ("expect_column_pair_values_a_to_be_greater_than_b", None)}
+        ("expect_column_pair_values_a_to_be_greater_than_b", None)
+    }
     assert failures("marts__fct_handoffs.json", handoffs(won_amount=[-5.0])) == {
-        ("expect_column_values_to_be_between", "won_amount")}
+        ("expect_column_values_to_be_between", "won_amount")
+    }
 
 
-CONTRACT_PARAMETERS = {"now": NOW, "funnel_stages": ["known", "mql", "sal", "rejected"],
-                       "rejection_reasons": ["bad_fit", "no_budget"]}
+CONTRACT_PARAMETERS = {
+    "now": NOW,
+    "funnel_stages": ["known", "mql", "sal", "rejected"],
+    "rejection_reasons": ["bad_fit", "no_budget"],
+}
 
 
 def feedback_failures(suite_file, frame):
@@ -165,18 +230,32 @@ def feedback_failures(suite_file, frame):
 
 
 def test_feedback_models_hold_the_contracts_vocabulary():
-    leads = pd.DataFrame({"marketing_lead_id": ["1", "2"], "handoffSalesOutcome": ["rejected", "won"],
-                          "handoffRejectionReason": ["no_budget", None], "handoffWonRevenue": [None, 1200.0]})
+    leads = pd.DataFrame(
+        {
+            "marketing_lead_id": ["1", "2"],
+            "handoffSalesOutcome": ["rejected", "won"],
+            "handoffRejectionReason": ["no_budget", None],
+            "handoffWonRevenue": [None, 1200.0],
+        }
+    )
     assert feedback_failures("feedback__feedback_marketing_leads.json", leads) == set()
     leads.loc[0, "handoffRejectionReason"] = "too_expensive"
     leads.loc[1, "handoffWonRevenue"] = -1.0
     assert feedback_failures("feedback__feedback_marketing_leads.json", leads) == {
         ("expect_column_values_to_be_in_set", "handoffRejectionReason"),
-        ("expect_column_values_to_be_between", "handoffWonRevenue")}
-    crm = pd.DataFrame({"crm_contact_id": ["1", "2"], "handoff_funnel_stage": ["mql", "rejected"],
-                        "handoff_sla_state": ["open", None], "handoff_mql_reason": ["score", None],
-                        "handoff_sla_due_at": ["2026-11-02T15:00:00Z", None]})
+        ("expect_column_values_to_be_between", "handoffWonRevenue"),
+    }
+    crm = pd.DataFrame(
+        {
+            "crm_contact_id": ["1", "2"],
+            "handoff_funnel_stage": ["mql", "rejected"],
+            "handoff_sla_state": ["open", None],
+            "handoff_mql_reason": ["score", None],
+            "handoff_sla_due_at": ["2026-11-02T15:00:00Z", None],
+        }
+    )
     assert feedback_failures("feedback__feedback_crm_contacts.json", crm) == set()
     crm.loc[0, "handoff_sla_due_at"] = "02/11/2026 15:00"
     assert feedback_failures("feedback__feedback_crm_contacts.json", crm) == {
-        ("expect_column_values_to_match_regex", "handoff_sla_due_at")}
+        ("expect_column_values_to_match_regex", "handoff_sla_due_at")
+    }

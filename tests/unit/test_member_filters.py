@@ -1,10 +1,10 @@
 """How program members are asked for: all at first, then by updatedAt, a week at most per call."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pipeline.ingest.marketing import member_filters
 
-NOW = datetime(2026, 12, 6, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
 
 
 def test_the_first_read_asks_for_every_member():

@@ -1,12 +1,12 @@
 import pytest
 
-from pipeline.ingest.crm import REQUESTS_PER_10S, REQUESTS_PER_10S_VARIABLE, requests_per_10s
+from pipeline.ingest.crm import REQUESTS_PER_10S_VARIABLE, requests_per_10s
 from pipeline.ingest.marketing import CALLS_PER_20S_VARIABLE, calls_per_20s
 
 
 def test_clients_pace_to_the_vendors_limits_unless_configured_otherwise(monkeypatch):
     monkeypatch.delenv(REQUESTS_PER_10S_VARIABLE, raising=False)
-    assert requests_per_10s() == REQUESTS_PER_10S
+    assert requests_per_10s() == 100  # HubSpot's limit for private apps
     monkeypatch.setenv(REQUESTS_PER_10S_VARIABLE, "190")
     monkeypatch.setenv(CALLS_PER_20S_VARIABLE, "1000")
     assert (requests_per_10s(), calls_per_20s()) == (190, 1000)

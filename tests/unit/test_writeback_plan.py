@@ -12,7 +12,9 @@ WRITABLE = frozenset({"stage", "score"})
 def test_everything_is_sent_when_nothing_was_accepted_yet():
     desired = [{"id": 1, "stage": "mql", "score": 10}]
     assert changes_to_send(desired, "id", WRITABLE, {}) == [
-        PropertyChange("1", "stage", "mql"), PropertyChange("1", "score", "10")]
+        PropertyChange("1", "stage", "mql"),
+        PropertyChange("1", "score", "10"),
+    ]
 
 
 def test_only_changed_fields_are_sent():
@@ -42,8 +44,9 @@ def test_partial_failure_rejects_only_the_records_named():
 
 
 def test_a_rejected_batch_carries_the_vendors_reason():
-    outcomes = interpret(400, {"category": "VALIDATION_ERROR", "message": "Property x does not exist"},
-                         [PropertyChange("1", "x", "v")])
+    outcomes = interpret(
+        400, {"category": "VALIDATION_ERROR", "message": "Property x does not exist"}, [PropertyChange("1", "x", "v")]
+    )
     assert not outcomes[0].accepted and "does not exist" in outcomes[0].reason
 
 
@@ -63,7 +66,9 @@ def test_ledger_remembers_the_latest_accepted_value_only():
 
 def test_whole_floats_are_sent_as_the_systems_store_them():
     assert changes_to_send([{"id": 1, "score": 42.0, "amount": 9.5}], "id", frozenset({"score", "amount"}), {}) == [
-        PropertyChange("1", "score", "42"), PropertyChange("1", "amount", "9.5")]
+        PropertyChange("1", "score", "42"),
+        PropertyChange("1", "amount", "9.5"),
+    ]
 
 
 def test_a_value_refused_max_attempts_times_is_held_back_until_it_changes():
@@ -80,8 +85,10 @@ def test_a_value_refused_max_attempts_times_is_held_back_until_it_changes():
 
 def test_marketo_skipped_records_keep_their_reasons_in_input_order():
     batch = [PropertyChange("5", "handoffSalesOutcome", "won"), PropertyChange("9", "handoffSalesOutcome", "lost")]
-    results = [{"id": 5, "status": "updated"},
-               {"status": "skipped", "reasons": [{"code": "1004", "message": "Lead not found"}]}]
+    results = [
+        {"id": 5, "status": "updated"},
+        {"status": "skipped", "reasons": [{"code": "1004", "message": "Lead not found"}]},
+    ]
     outcomes = marketing.interpret(results, ["5", "9"], batch)
     assert [(o.change.record_id, o.label) for o in outcomes] == [("5", "accepted"), ("9", "skipped")]
     assert outcomes[1].reason == "1004: Lead not found"
@@ -104,9 +111,14 @@ class RecordingTarget:
         for change in batch:
             if change.record_id in self.known:
                 self.held[(change.record_id, change.property)] = change.value
-        return BatchAnswer(207, "COMPLETE", [RecordOutcome(c, c.record_id in self.known,
-                                                           None if c.record_id in self.known else "not found")
-                                             for c in batch])
+        return BatchAnswer(
+            207,
+            "COMPLETE",
+            [
+                RecordOutcome(c, c.record_id in self.known, None if c.record_id in self.known else "not found")
+                for c in batch
+            ],
+        )
 
     def read_back(self, changes):
         return {key: value for key, value in self.held.items() if key in {(c.record_id, c.property) for c in changes}}
@@ -115,8 +127,9 @@ class RecordingTarget:
 def test_a_dry_run_sends_nothing_and_leaves_the_ledger_alone():
     db = duckdb.connect()
     target = RecordingTarget({"1", "2"})
-    summary, plan = write_back(target, Ledger(db, "crm", "contacts"), [{"id": 1, "stage": "mql", "score": 3}],
-                               dry_run=True)
+    summary, plan = write_back(
+        target, Ledger(db, "crm", "contacts"), [{"id": 1, "stage": "mql", "score": 3}], dry_run=True
+    )
     assert target.sent == [] and summary.dry_run and summary.changes_planned == 2 == len(plan.changes)
     assert db.execute("select count(*) from writeback.batches").fetchone()[0] == 0
 

@@ -26,7 +26,7 @@ with settings as (
     -- The contract's single row; saying so keeps PostgreSQL from planning for hundreds of rows on
     -- a seed it has no statistics for yet.
     select * from {{ ref('contract_settings') }}
-    limit 1
+    limit 1  -- noqa: AM09
 
 ),
 

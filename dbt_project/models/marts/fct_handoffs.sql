@@ -175,6 +175,8 @@ as_of_view as (
 
 states as (
 
+    -- Bare names are as_of_view's: settings is the contract's one row, read only by its qualified name.
+    -- noqa: disable=RF02
     select
         as_of_view.*,
         case decision when 'accepted' then accepted_at when 'rejected' then rejected_at end as decided_at,
@@ -192,6 +194,7 @@ states as (
         end as sla_state
     from as_of_view
     cross join settings
+    -- noqa: enable=RF02
 
 )
 

@@ -14,7 +14,7 @@ banded as (
         row_number() over (partition by companies.crm_company_id order by segments.min_employees desc) as nth
     from companies
     inner join {{ ref('contract_segments') }} as segments
-        on companies.employees >= segments.min_employees
+        on segments.min_employees <= companies.employees
 
 )
 

@@ -110,7 +110,7 @@ segments as (
         associations.from_object_id as crm_contact_id,
         accounts.segment,
         row_number() over (
-            partition by associations.from_object_id order by accounts.employees desc, accounts.crm_company_id
+            partition by associations.from_object_id order by accounts.employees desc, accounts.crm_company_id asc
         ) as nth
     from {{ ref('stg_crm__associations') }} as associations
     inner join {{ ref('int_accounts__segments') }} as accounts

@@ -1,7 +1,7 @@
 {#- Every marketing lead id ever seen, and the lead that survives it. Marketing automation merges a
     duplicate into a survivor and logs a `Merge Leads` activity on the survivor with the merged
     ids (up to three per merge); merges of merges are followed two hops. -#}
-with merges as (
+with lead_merges as (
 
     {% for position in [1, 2, 3] %}
     select
@@ -19,7 +19,7 @@ with merges as (
 merged_into as (
 
     select trim(merged_lead_id) as marketing_lead_id, max(surviving_lead_id) as surviving_lead_id
-    from merges
+    from lead_merges
     where trim(merged_lead_id) <> ''
     group by 1
 

@@ -136,7 +136,7 @@ email_click_landings as (
     inner join email_clicks
         on email_clicks.person_id = visit_sources.person_id
        and email_clicks.program_id = visit_sources.program_id
-       and visit_sources.started_at >= email_clicks.occurred_at
+       and email_clicks.occurred_at <= visit_sources.started_at
        and visit_sources.started_at
            < {{ dbt.dateadd('minute', web_session_timeout_minutes(), 'email_clicks.occurred_at') }}
 
@@ -174,7 +174,7 @@ form_fill_visits as (
        and form_fills.occurred_at
            < {{ dbt.dateadd('minute', web_session_timeout_minutes(), 'visit_sources.ended_at') }}
     window latest_first as (
-        partition by form_fills.activity_id order by visit_sources.started_at desc, visit_sources.session_id
+        partition by form_fills.activity_id order by visit_sources.started_at desc, visit_sources.session_id asc
     )
 
 ),
@@ -284,7 +284,7 @@ lead_creation_touches as (
         ) as touchpoint_id
     from touches
     inner join people_known
-        on people_known.person_id = touches.person_id and touches.touched_at <= people_known.known_at
+        on people_known.person_id = touches.person_id and people_known.known_at >= touches.touched_at
 
 )
 
