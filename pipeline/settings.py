@@ -355,10 +355,6 @@ class Connections:
         return self.marketing
 
 
-def connection_file_path() -> Path:
-    return load_settings().resolved_connection_file
-
-
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value else None
 
