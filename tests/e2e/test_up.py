@@ -85,7 +85,11 @@ def plant_a_dead_run_holding_the_warehouse(dagster_home: Path) -> str:
             status=dg.DagsterRunStatus.STARTED,
             tags={**this_process_tags(), PID_TAG: str(gone.pid)},
         )
+        instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
         instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, run.run_id, "dbt_models")
+        assert [
+            slot.run_id for slot in instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
+        ] == [run.run_id]
         return run.run_id
 
 

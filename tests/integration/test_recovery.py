@@ -1,6 +1,8 @@
 """Runs whose process died are failed and their warehouse slot freed; live runs are left alone."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -13,7 +15,7 @@ from dagster._core.test_utils import create_run_for_test, instance_for_test
 
 from pipeline.automation.sensors import dead_runs
 from pipeline.recovery import fail_dead_runs, this_process_tags, wait_for_pool
-from pipeline.settings import WAREHOUSE_POOL
+from pipeline.settings import PROJECT_DIR, WAREHOUSE_POOL, DataHome
 
 
 @pytest.fixture
@@ -107,3 +109,38 @@ def test_waiting_for_the_warehouse_names_the_live_run_holding_it_and_ends_when_i
     instance.event_log_storage.free_concurrency_slots_for_run(live.run_id)
     waiter.join(timeout=5)
     assert not waiter.is_alive()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_sync_waiting_for_a_live_run_names_it_and_stops_when_asked(tmp_path, stop_signal):
+    home = tmp_path / "home"
+    DataHome(home).prepare()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+            live = started_run(instance, {**this_process_tags(), "handoff/pid": str(holder.pid)})
+            instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+            instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, live.run_id, "dbt_models")
+            assert holders(instance) == {live.run_id}
+        connection_file = tmp_path / "connection.json"
+        connection_file.write_text(json.dumps({"crm": {"base_url": "http://127.0.0.1:9", "access_token": "t"}}))
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "sync", "--connection-file", str(connection_file)],
+            cwd=PROJECT_DIR,
+            env={**os.environ, "HANDOFF_HOME": str(home), "COLUMNS": "300"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines = []
+        threading.Timer(120, sync.kill).start()  # a sync that does not wait would run on: fail, don't hang
+        for line in sync.stdout:
+            lines.append(line)
+            if "Waiting for the warehouse" in line:
+                break
+        assert live.run_id in "".join(lines), "".join(lines)
+        sync.send_signal(stop_signal)
+        assert sync.wait(timeout=20) == 130, sync.stdout.read()
+    finally:
+        holder.kill()
+        holder.wait()
