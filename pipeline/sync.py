@@ -12,13 +12,14 @@ import dagster as dg
 import duckdb
 from dagster._utils.error import SerializableErrorInfo
 
-from pipeline.recovery import this_process_tags, wait_for_pool
+from pipeline.recovery import fail_dead_runs, this_process_tags, wait_for_pool
 from pipeline.settings import WAREHOUSE_POOL, DataHome
 
 WRITEBACK_KEYS = {
     dg.AssetKey(["writeback", "crm_contacts"]): "CRM contacts",
     dg.AssetKey(["writeback", "marketing_leads"]): "marketing leads",
 }
+DEAD_RUN_LOOK_S = 5
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -65,11 +66,13 @@ def run_job(
     wait_for_pool(instance, WAREHOUSE_POOL, on_waiting)
     run_id = str(uuid.uuid4())
     done = threading.Event()
-    watcher = None
+    # A run that dies while this one waits for its slot inside the run would hold it forever.
+    watchers = [threading.Thread(target=_fail_dead_runs_until, args=(instance, done), daemon=True)]
     if on_progress:
-        watcher = threading.Thread(
-            target=_watch_materializations, args=(instance, run_id, on_progress, done), daemon=True
+        watchers.append(
+            threading.Thread(target=_watch_materializations, args=(instance, run_id, on_progress, done), daemon=True)
         )
+    for watcher in watchers:
         watcher.start()
     try:
         result = defs.resolve_job_def(job).execute_in_process(
@@ -81,9 +84,14 @@ def run_job(
         )
     finally:
         done.set()
-        if watcher:
+        for watcher in watchers:
             watcher.join()
     return summarize(result, home)
+
+
+def _fail_dead_runs_until(instance: dg.DagsterInstance, done: threading.Event) -> None:
+    while not done.wait(DEAD_RUN_LOOK_S):
+        fail_dead_runs(instance)
 
 
 def _watch_materializations(
