@@ -18,12 +18,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.dagster_run import FINISHED_STATUSES
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
 HOST_TAG = "handoff/host"
 PID_TAG = "handoff/pid"
+# The runs that have (or had) a process; queued ones have none yet.
 UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def this_process_tags() -> dict[str, str]:
@@ -113,7 +114,9 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         for slot in instance.event_log_storage.get_concurrency_info(pool).claimed_slots
     }
     if holders:
-        for finished in instance.get_runs(filters=dg.RunsFilter(run_ids=list(holders), statuses=FINISHED)):
+        for finished in instance.get_runs(
+            filters=dg.RunsFilter(run_ids=list(holders), statuses=list(FINISHED_STATUSES))
+        ):
             instance.event_log_storage.free_concurrency_slots_for_run(finished.run_id)
             done.append(f"run {finished.run_id} ({finished.job_name}) had finished: its pool slots freed")
     return done

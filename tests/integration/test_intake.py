@@ -124,14 +124,7 @@ def test_signed_webhooks_are_journaled_once_and_a_redelivery_is_recognised(intak
     assert first.status_code == 200 and first.json() == {"status": "ok", "accepted": 2, "new": 2}
     redelivered = post_crm(f"{base_url}/webhooks/crm", [{**event, "attemptNumber": 1} for event in events])
     assert redelivered.json()["new"] == 0
-    lead = {
-        "webhookId": "w-1",
-        "event": "leadStatusChanged",
-        "leadId": 42,
-        "email": "a@b.example",
-        "changedFields": {"leadStatus": "MQL"},
-        "occurredAt": "2026-12-04T10:00:00Z",
-    }
+    lead = MARKETING_WEBHOOK
     assert post_marketing(f"{base_url}/webhooks/marketing", lead).status_code == 200
     assert httpx.get(f"{base_url}/health").json() == {"status": "ok", "events": {"crm": 2, "marketing": 1}}
     stored = [json.loads(event.body) for event in journal.after("crm", 0)]
@@ -302,6 +295,15 @@ def test_a_bad_website_call_gets_a_4xx_with_the_reason_and_lands_nothing(intake,
 
 # Hostile input: each refused with the 4xx that says why, before anything is kept. (The fuzz in
 # test_intake_fuzz.py throws thousands more at every endpoint.)
+# A Marketo webhook about one lead, as the intake accepts it.
+MARKETING_WEBHOOK = {
+    "webhookId": "w-1",
+    "event": "leadStatusChanged",
+    "leadId": 42,
+    "email": "a@b.example",
+    "changedFields": {"leadStatus": "MQL"},
+    "occurredAt": "2026-12-04T10:00:00Z",
+}
 DEEP = b"[" * 1000 + b"]" * 1000  # a RecursionError in a recursive parser, without a depth limit first
 
 
@@ -389,14 +391,7 @@ def test_a_hostile_marketing_webhook_gets_the_4xx_that_says_why_and_leaves_nothi
 ):
     base_url, journal = intake
     url = f"{base_url}/webhooks/marketing"
-    good = {
-        "webhookId": "w-1",
-        "event": "leadStatusChanged",
-        "leadId": 42,
-        "email": "a@b.example",
-        "changedFields": {"leadStatus": "MQL"},
-        "occurredAt": "2026-12-04T10:00:00Z",
-    }
+    good = MARKETING_WEBHOOK
     response = {
         "nested 1000 deep": lambda: post_marketing(url, None, body=b'{"webhookId": "w", "x": ' + DEEP + b"}"),
         "nested 1000 deep, without the secret": lambda: post_marketing(url, None, secret="guess", body=DEEP),
