@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
@@ -84,6 +85,7 @@ def run_sync_with_progress(settings: Settings, home: DataHome):
     from pipeline.code_location import build_definitions
     from pipeline.sync import count_assets, run_full_sync
 
+    warehouse = reachable_warehouse(settings, with_state=True)
     with console.status("Loading the pipeline definitions…"):
         defs = build_definitions(settings)
         total = count_assets(defs)
@@ -95,8 +97,25 @@ def run_sync_with_progress(settings: Settings, home: DataHome):
     ):
         task = progress.add_task("Materializing the asset graph", total=total)
         return run_full_sync(
-            defs, home, on_progress=lambda done: progress.update(task, completed=done), on_waiting=tell_waiting
+            defs, warehouse, on_progress=lambda done: progress.update(task, completed=done), on_waiting=tell_waiting
         )
+
+
+def reachable_warehouse(settings: Settings, with_state: bool = False):
+    """The configured warehouse (and, ``with_state``, the operational store, migrated), or exit with
+    the one line that says what to fix."""
+    from pipeline.state import StateStoreUnavailable, open_state_store
+    from pipeline.warehouse import Warehouse, WarehouseUnavailable
+
+    warehouse = Warehouse.of(settings)
+    try:
+        warehouse.check_reachable()
+        if with_state:
+            open_state_store(settings)
+    except (WarehouseUnavailable, StateStoreUnavailable) as error:
+        console.print(str(error), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return warehouse
 
 
 def tell_waiting(runs) -> None:
@@ -120,7 +139,7 @@ def print_summary(home: DataHome, summary) -> None:
         checks += f", [red]{len(summary.checks_failed)} failed: {', '.join(summary.checks_failed)}[/red]"
     console.print(f"Checks: {checks}")
     _print_written_back(summary)
-    console.print(f"Warehouse: {home.warehouse}")
+    console.print(f"Warehouse: {summary.warehouse}")
     if home.served_marts.exists():
         console.print(f"Marts for BI tools (readable while runs write): {home.served_marts}")
     console.print(f"Run log (dbt output): {home.sync_log}")
@@ -147,7 +166,8 @@ def feedback(
     dry_run: Annotated[
         bool,
         typer.Option(
-            help="Show what would be written, from the warehouse alone: nothing is sent and the ledger is untouched."
+            help="Show what would be written, from the warehouse and the ledger: nothing is sent and the "
+            "ledger is untouched."
         ),
     ] = False,
     create_missing_properties: Annotated[
@@ -160,19 +180,19 @@ def feedback(
 ) -> None:
     """Write the feedback models' changed values back into the CRM and marketing automation (the
     models come from the last sync)."""
-    import duckdb
-
     from pipeline.feedback.assets import WRITEBACKS, plan_dry_run
+    from pipeline.state import open_state_store
 
     settings = command_settings(connection_file, needs_systems=not dry_run)
-    home = DataHome.of(settings).prepare()
-    if not home.warehouse.exists():
-        console.print(f"[red]No warehouse at {home.warehouse} yet: run `handoff sync` first.[/red]")
+    DataHome.of(settings).prepare()
+    warehouse = reachable_warehouse(settings, with_state=True)
+    if not warehouse.exists:
+        console.print(f"[red]No warehouse at {warehouse.duckdb_path} yet: run `handoff sync` first.[/red]")
         raise typer.Exit(2)
     if dry_run:
-        with duckdb.connect(str(home.warehouse), read_only=True) as db:
+        with warehouse.read() as reader:
             for name in WRITEBACKS:
-                plan, diff = plan_dry_run(db, name)
+                plan, diff = plan_dry_run(reader, open_state_store(settings), name)
                 table = Table(title=f"Would write to {name.replace('_', ' ')}", show_edge=False)
                 for column in ("record", "property", "from", "to"):
                     table.add_column(column)
@@ -190,7 +210,7 @@ def feedback(
 
     summary = run_job(
         build_definitions(settings),
-        home,
+        warehouse,
         "writeback",
         {
             "ops": {
@@ -204,6 +224,54 @@ def feedback(
     if not summary.success:
         console.print(f"[red]The write-back did not succeed: {summary.failure}[/red]")
         raise typer.Exit(1)
+
+
+class QueryFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help='One statement that reads, e.g. "select * from marts.fct_handoffs".')],
+    output: Annotated[
+        QueryFormat, typer.Option("--format", help="table for people; csv or json (an array of objects) for scripts.")
+    ] = QueryFormat.table,
+) -> None:
+    """Run a read-only query against the configured warehouse (DuckDB or PostgreSQL) and print its rows."""
+    import sqlalchemy as sa
+
+    from pipeline.query import StatementRefused, as_csv, as_json, plain, refuse_unless_reading
+
+    settings = command_settings()
+    warehouse = reachable_warehouse(settings)
+    if not warehouse.exists:
+        console.print(f"[red]No warehouse at {warehouse.duckdb_path} yet: run `handoff sync` first.[/red]")
+        raise typer.Exit(2)
+    try:
+        with warehouse.read() as reader:
+            refuse_unless_reading(sql, reader.engine_name)
+            result = reader.connection.execute(sa.text(sql))
+            columns, rows = list(result.keys()), result.fetchall()
+    except StatementRefused as refused:
+        console.print(f"Refused: {refused}", style="red", markup=False)
+        raise typer.Exit(2) from None
+    except sa.exc.DBAPIError as error:
+        console.print(f"The warehouse refused the query: {str(error.orig).strip()}", style="red", markup=False)
+        raise typer.Exit(1) from None
+    if output is QueryFormat.json:
+        print(as_json(columns, rows))
+    elif output is QueryFormat.csv:
+        print(as_csv(columns, rows), end="")
+    else:
+        table = Table(show_edge=False)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if value is None else str(plain(value)) for value in row))
+        console.print(table)
+        console.print(f"{len(rows)} rows")
 
 
 @intake_app.command("serve")

@@ -12,6 +12,7 @@ from pipeline.resources import default_resources
 from pipeline.serving import with_published_marts
 from pipeline.settings import DataHome, Settings, apply_environment_defaults
 from pipeline.transform.assets import build_transform_defs
+from pipeline.warehouse import Warehouse
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -19,15 +20,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     writes nothing: the data home is prepared by the command that runs something."""
     # Every process that loads the location (webserver, daemon, run workers) keeps its tools quiet.
     apply_environment_defaults()
+    # A server warehouse that cannot be used fails the location's load with the fix, before any run.
+    Warehouse.of(settings).check_reachable()
     home = DataHome.of(settings)
     return dg.Definitions.merge(
         build_ingest_defs(home),
-        with_published_marts(home, build_transform_defs(settings)),
-        build_quality_defs(),
-        build_feedback_defs(),
+        with_published_marts(settings, build_transform_defs(settings)),
+        build_quality_defs(settings),
+        build_feedback_defs(settings),
         build_alert_defs(settings),
         build_automation_defs(settings),
         build_sensor_defs(settings),
         # DuckDB takes one writer at a time, so steps run one after another in the run's process.
-        dg.Definitions(resources=default_resources(home, settings), executor=dg.in_process_executor),
+        dg.Definitions(resources=default_resources(settings), executor=dg.in_process_executor),
     )

@@ -1,4 +1,6 @@
-"""Dagster resources shared by every integration: the warehouse and the source connections."""
+"""Dagster resources shared by every integration: the warehouse, the operational store and the
+source connections. None carries a credential as config, so none appears in the Dagster UI or run
+logs; each is read from the settings when a step needs it."""
 
 from __future__ import annotations
 
@@ -7,14 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
-from pipeline.settings import Connections, DataHome, Settings, load_connections
+from pipeline.settings import Connections, Settings, load_connections, load_settings
+from pipeline.state import StateStore, open_state_store
+from pipeline.warehouse import Reader, Warehouse
 
 
 class SourceConnections(dg.ConfigurableResource):
-    """Where the source systems are. Only the file's path is resource config, so credentials
-    never appear in the Dagster UI or run logs; they are read when a step needs them."""
+    """Where the source systems are: the connection file's path."""
 
     connection_file: str
 
@@ -22,29 +24,25 @@ class SourceConnections(dg.ConfigurableResource):
         return load_connections(Path(self.connection_file))
 
 
-class Warehouse(dg.ConfigurableResource):
-    """The DuckDB warehouse file (raw schemas from dlt, marts from dbt, Handoff's own ledgers)."""
-
-    path: str
+class WarehouseResource(dg.ConfigurableResource):
+    """The warehouse the settings name (``HANDOFF_DBT_TARGET``), read-only: dlt and dbt write it."""
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        connection = duckdb.connect(self.path, read_only=read_only)
-        try:
-            yield connection
-        finally:
-            connection.close()
+    def read(self) -> Iterator[Reader]:
+        with Warehouse.of(load_settings()).read() as reader:
+            yield reader
 
 
-def query_rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    """The query's rows as dictionaries keyed by column name."""
-    cursor = db.execute(sql)
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+class StateResource(dg.ConfigurableResource):
+    """The operational store the settings name (``HANDOFF_STATE_URL``), migrated on first use."""
+
+    def open(self) -> StateStore:
+        return open_state_store(load_settings())
 
 
-def default_resources(home: DataHome, settings: Settings) -> dict:
+def default_resources(settings: Settings) -> dict:
     return {
         "connections": SourceConnections(connection_file=str(settings.resolved_connection_file)),
-        "warehouse": Warehouse(path=str(home.warehouse)),
+        "warehouse": WarehouseResource(),
+        "state": StateResource(),
     }

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
-from pipeline.resources import Warehouse
-from pipeline.settings import WAREHOUSE_POOL, DataHome, warehouse_target
+from pipeline.settings import WAREHOUSE_POOL, DataHome, Settings
 
 MARTS_SCHEMA = "marts"
 
@@ -35,13 +35,14 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def publish_marts(warehouse: Warehouse, target: Path, run_id: str) -> dict[str, int]:
-    """Copy every table and view of the warehouse's marts schema into ``target`` atomically; rows per table."""
+def publish_marts(warehouse: Path, target: Path, run_id: str) -> dict[str, int]:
+    """Copy every table and view of the DuckDB warehouse's marts schema into ``target`` atomically;
+    rows per table."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.stem}-{run_id}.duckdb")
     staging.unlink(missing_ok=True)
     rows: dict[str, int] = {}
-    with warehouse.connect() as db:
+    with duckdb.connect(str(warehouse)) as db:
         tables = [
             name
             for (name,) in db.execute(
@@ -69,11 +70,13 @@ def publish_marts(warehouse: Warehouse, target: Path, run_id: str) -> dict[str, 
     return rows
 
 
-def with_published_marts(home: DataHome, transform: dg.Definitions) -> dg.Definitions:
+def with_published_marts(settings: Settings, transform: dg.Definitions) -> dg.Definitions:
     """The dbt models plus the published marts, downstream of every mart; without them when the
-    warehouse is PostgreSQL, which BI tools read directly."""
-    if warehouse_target() != "duckdb":
+    warehouse is PostgreSQL, which BI tools read directly (a dbt build swaps each table in one
+    transaction there, so readers see the old table or the new one)."""
+    if settings.dbt_target != "duckdb":
         return transform
+    home = DataHome.of(settings)
     marts = sorted(
         {
             key
@@ -95,9 +98,9 @@ def with_published_marts(home: DataHome, transform: dg.Definitions) -> dg.Defini
         description="A read-only copy of the marts for BI tools, replaced atomically after each run "
         f"that rebuilt them: {home.served_marts}.",
     )
-    def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         target = home.served_marts
-        rows = publish_marts(warehouse, target, context.run_id)
+        rows = publish_marts(home.warehouse, target, context.run_id)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(target)),

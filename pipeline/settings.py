@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     pg_user: str = "postgres"
     pg_password: SecretStr = SecretStr("")
     pg_database: str = "test"
+    # Handoff's own state (write-back ledger, alert outbox, quality gate): a SQLAlchemy URL, e.g.
+    # postgresql://user:password@host:5432/handoff_state; a SQLite file in the data home if unset.
+    state_url: SecretStr | None = None
     # Schedules, sensors and clocks.
     nightly_cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -213,6 +216,11 @@ class DataHome:
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    @property
+    def state_store(self) -> Path:
+        """The operational store when ``HANDOFF_STATE_URL`` is not set."""
+        return self.root / "state.sqlite"
 
     @property
     def dlt_pipelines(self) -> Path:

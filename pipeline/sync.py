@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import dagster as dg
-import duckdb
 from dagster._utils.error import SerializableErrorInfo
 
 from pipeline.recovery import fail_dead_runs, this_process_tags, wait_for_pool
-from pipeline.settings import WAREHOUSE_POOL, DataHome
+from pipeline.settings import WAREHOUSE_POOL
+from pipeline.warehouse import SUMMARISED_SCHEMAS, Warehouse
 
 WRITEBACK_KEYS = {
     dg.AssetKey(["writeback", "crm_contacts"]): "CRM contacts",
@@ -29,6 +29,7 @@ class SyncSummary:
     success: bool
     rows_loaded: dict[str, int] = field(default_factory=dict)
     table_rows: dict[str, int] = field(default_factory=dict)
+    warehouse: str = ""
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
@@ -43,17 +44,17 @@ def count_assets(defs: dg.Definitions) -> int:
 
 def run_full_sync(
     defs: dg.Definitions,
-    home: DataHome,
+    warehouse: Warehouse,
     on_progress: Callable[[int], None] | None = None,
     on_waiting: Callable[[Sequence[dg.DagsterRun]], None] = lambda _: None,
 ) -> SyncSummary:
     """Materialize every asset once (recorded in the instance, so the UI shows the run)."""
-    return run_job(defs, home, "full_sync", {}, on_progress, on_waiting)
+    return run_job(defs, warehouse, "full_sync", {}, on_progress, on_waiting)
 
 
 def run_job(
     defs: dg.Definitions,
-    home: DataHome,
+    warehouse: Warehouse,
     job: str,
     run_config: dict,
     on_progress: Callable[[int], None] | None = None,
@@ -86,7 +87,7 @@ def run_job(
         done.set()
         for watcher in watchers:
             watcher.join()
-    return summarize(result, home)
+    return summarize(result, warehouse)
 
 
 def _fail_dead_runs_until(instance: dg.DagsterInstance, done: threading.Event) -> None:
@@ -101,8 +102,8 @@ def _watch_materializations(
         on_progress(len(instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)))
 
 
-def summarize(result: dg.ExecuteInProcessResult, home: DataHome) -> SyncSummary:
-    summary = SyncSummary(run_id=result.run_id, success=result.success)
+def summarize(result: dg.ExecuteInProcessResult, warehouse: Warehouse) -> SyncSummary:
+    summary = SyncSummary(run_id=result.run_id, success=result.success, warehouse=warehouse.describe())
     for event in result.get_asset_materialization_events():
         key, metadata = event.asset_key, event.materialization.metadata
         if key is None:
@@ -125,7 +126,7 @@ def summarize(result: dg.ExecuteInProcessResult, home: DataHome) -> SyncSummary:
         summary.failure = "; ".join(
             f"{event.step_key}: {_message(event.step_failure_data.error)}" for event in failures
         )
-    summary.table_rows = warehouse_row_counts(home)
+    summary.table_rows = warehouse_row_counts(warehouse)
     return summary
 
 
@@ -147,18 +148,12 @@ def _check_step_seconds(result: dg.ExecuteInProcessResult) -> float:
     )
 
 
-def warehouse_row_counts(home: DataHome) -> dict[str, int]:
-    """Rows per table in the raw and mart schemas, read without holding the warehouse open."""
-    if not home.warehouse.exists():
+def warehouse_row_counts(warehouse: Warehouse) -> dict[str, int]:
+    """Rows per table in the raw and mart schemas."""
+    if not warehouse.exists:
         return {}
-    with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        tables = db.execute("""
-            select table_schema, table_name from information_schema.tables
-            where ((table_schema like 'raw\\_%' escape '\\' and table_schema not like '%\\_staging' escape '\\')
-                   or table_schema = 'marts')
-              and table_name not like '\\_dlt\\_%' escape '\\'
-            order by table_schema, table_name""").fetchall()
+    with warehouse.read() as reader:
         return {
-            f"{schema}.{table}": db.execute(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
-            for schema, table in tables
+            f"{schema}.{table}": reader.scalar(f"select count(*) from {reader.table(schema, table)}")
+            for schema, table in reader.tables(SUMMARISED_SCHEMAS)
         }

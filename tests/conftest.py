@@ -2,6 +2,8 @@
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -350,3 +352,56 @@ def new_postgres_database():
     for name in created:
         admin.cursor().execute(f"drop database {name} with (force)")
     admin.close()
+
+
+@pytest.fixture
+def state_store():
+    """An operational store of the test's own, in memory, migrated to the newest schema."""
+    from pipeline.state import StateStore
+
+    store = StateStore("sqlite://")
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+# The warehouses Handoff runs on; the end-to-end tests run once on each.
+WAREHOUSE_TARGETS = ("duckdb", "postgres")
+
+
+@pytest.fixture(scope="session")
+def target_environment(new_postgres_database):
+    """The variables of a data home on a target: DuckDB with the operational store in SQLite beside
+    it, or PostgreSQL with the operational store in a PostgreSQL database of its own."""
+
+    def variables(target: str, home: Path) -> dict[str, str]:
+        settings = {"HANDOFF_HOME": str(home), "HANDOFF_DBT_TARGET": target}
+        if target == "postgres":
+            settings["HANDOFF_PG_DATABASE"] = new_postgres_database()
+            settings["HANDOFF_STATE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{new_postgres_database()}"
+        return settings
+
+    return variables
+
+
+@contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """``variables`` set for the block, and the whole environment as it was afterwards (what the block
+    set itself, such as ``DAGSTER_HOME`` by ``DataHome.prepare``, included)."""
+    saved = dict(os.environ)
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module", params=WAREHOUSE_TARGETS)
+def target_home(request, target_environment, tmp_path_factory):
+    """A data home of the module's own on each warehouse target in turn, prepared, with the
+    environment naming it while the module's tests run: a module that uses it runs once per target."""
+    from pipeline.settings import DataHome
+
+    with environment(target_environment(request.param, tmp_path_factory.mktemp(f"home-{request.param}"))):
+        yield DataHome.from_env().prepare()

@@ -1,7 +1,7 @@
 """Alert delivery: SLA notices after every run that re-evaluates the clocks, a daily digest, and
 operators' notices when a run fails or a blocking quality check stops it.
 
-SLA notices and digests go through the outbox in the warehouse, so each goes out once. Operators'
+SLA notices and digests go through the outbox in the operational store, so each goes out once. Operators'
 notices are sent by a sensor in the daemon, which must not take the warehouse's single writer from
 a running sync; the sensor's own cursor sends each failed run's notice once.
 """
@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from typing import cast
 
 import dagster as dg
-import duckdb
 
 from pipeline.alerts.channels import ChannelError, configured_channels
 from pipeline.alerts.notices import digest_notice, run_failure_notice, sla_notice
 from pipeline.alerts.outbox import Outbox
-from pipeline.resources import SourceConnections, Warehouse, query_rows
-from pipeline.settings import WAREHOUSE_POOL, Settings, load_settings
+from pipeline.resources import SourceConnections, StateResource, WarehouseResource
+from pipeline.settings import Settings, load_settings
+from pipeline.state import StateStore
+from pipeline.warehouse import readers_pool
 
 SLA_NOTICES_MODEL = dg.AssetKey(["alerts", "alerts_sla_notices"])
 # The notices are built in the same dbt step as fct_handoffs; depending on it too is what lets the
@@ -24,9 +25,9 @@ SLA_NOTICES_MODEL = dg.AssetKey(["alerts", "alerts_sla_notices"])
 FCT_HANDOFFS = dg.AssetKey(["marts", "fct_handoffs"])
 
 
-def _send_through_outbox(context, db: duckdb.DuckDBPyConnection, notices) -> dict:
+def _send_through_outbox(context, store: StateStore, notices) -> dict:
     channels = configured_channels()
-    outbox = Outbox(db)
+    outbox = Outbox(store)
     queued = outbox.queue(notices, [channel.name for channel in channels])
     delivery = outbox.deliver(channels)
     if not channels and notices:
@@ -46,47 +47,55 @@ def _send_through_outbox(context, db: duckdb.DuckDBPyConnection, notices) -> dic
     }
 
 
-@dg.asset(
-    key=["alerting", "sla_notices"],
-    deps=[SLA_NOTICES_MODEL, FCT_HANDOFFS],
-    group_name="alerts",
-    kinds={"python"},
-    owners=["team:revenue-operations"],
-    pool=WAREHOUSE_POOL,
-    description="Sends each at-risk, breached and escalated SLA notice of alerts.alerts_sla_notices once "
-    "per channel (Slack-compatible webhook, JSON webhook, e-mail) through the outbox "
-    "alerting.outbox; failed deliveries are retried on later runs.",
-)
-def sla_notices(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, connections: SourceConnections
-) -> dg.MaterializeResult:
-    crm_base_url = connections.load().crm.base_url
-    with warehouse.connect() as db:
-        notices = [sla_notice(row, crm_base_url) for row in query_rows(db, "select * from alerts.alerts_sla_notices")]
-        metadata = _send_through_outbox(context, db, notices)
-    return dg.MaterializeResult(metadata=metadata)
+def sla_notices_asset(pool: str | None) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["alerting", "sla_notices"],
+        deps=[SLA_NOTICES_MODEL, FCT_HANDOFFS],
+        group_name="alerts",
+        kinds={"python"},
+        owners=["team:revenue-operations"],
+        pool=pool,
+        description="Sends each at-risk, breached and escalated SLA notice of alerts.alerts_sla_notices once "
+        "per channel (Slack-compatible webhook, JSON webhook, e-mail) through the outbox in the "
+        "operational store; failed deliveries are retried on later runs.",
+    )
+    def sla_notices(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        state: StateResource,
+        connections: SourceConnections,
+    ) -> dg.MaterializeResult:
+        crm_base_url = connections.load().crm.base_url
+        with warehouse.read() as reader:
+            rows = reader.rows("select * from alerts.alerts_sla_notices")
+        metadata = _send_through_outbox(context, state.open(), [sla_notice(row, crm_base_url) for row in rows])
+        return dg.MaterializeResult(metadata=metadata)
+
+    return sla_notices
 
 
-@dg.op(required_resource_keys={"warehouse"}, pool=WAREHOUSE_POOL)
-def send_daily_digest(context: dg.OpExecutionContext) -> None:
-    """Each owner's and each team's digest of the handoffs waiting for a first touch, once a day."""
-    day = datetime.now(UTC).date().isoformat()
-    with context.resources.warehouse.connect() as db:
-        notices = [digest_notice(row, day) for row in query_rows(db, "select * from alerts.alerts_daily_digest")]
-        metadata = _send_through_outbox(context, db, notices)
-    context.log.info(f"daily digest: {metadata}")
+def daily_digest_job(pool: str | None) -> dg.JobDefinition:
+    @dg.op(pool=pool)
+    def send_daily_digest(context: dg.OpExecutionContext, warehouse: WarehouseResource, state: StateResource) -> None:
+        """Each owner's and each team's digest of the handoffs waiting for a first touch, once a day."""
+        day = datetime.now(UTC).date().isoformat()
+        with warehouse.read() as reader:
+            rows = reader.rows("select * from alerts.alerts_daily_digest")
+        metadata = _send_through_outbox(context, state.open(), [digest_notice(row, day) for row in rows])
+        context.log.info(f"daily digest: {metadata}")
+
+    @dg.job(name="daily_sla_digest", description="Sends each owner and each team the day's SLA digest, once a day.")
+    def daily_sla_digest():
+        send_daily_digest()
+
+    return daily_sla_digest
 
 
-@dg.job(name="daily_sla_digest", description="Sends each owner and each team the day's SLA digest, once a day.")
-def daily_sla_digest():
-    send_daily_digest()
-
-
-def daily_digest_schedule(settings: Settings) -> dg.ScheduleDefinition:
+def daily_digest_schedule(settings: Settings, job: dg.JobDefinition) -> dg.ScheduleDefinition:
     """At ``HANDOFF_DIGEST_CRON`` (default 08:00 on weekdays) in ``HANDOFF_TIMEZONE``."""
     return dg.ScheduleDefinition(
         name="daily_sla_digest_schedule",
-        job=daily_sla_digest,
+        job=job,
         cron_schedule=settings.digest_cron,
         execution_timezone=settings.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -131,9 +140,13 @@ def operator_run_failures(context: dg.RunFailureSensorContext):
 
 
 def build_alert_defs(settings: Settings) -> dg.Definitions:
+    # Notices read their models and write the outbox in the operational store: on PostgreSQL they
+    # never wait for a build.
+    pool = readers_pool(settings)
+    digest = daily_digest_job(pool)
     return dg.Definitions(
-        assets=[sla_notices],
-        jobs=[daily_sla_digest],
-        schedules=[daily_digest_schedule(settings)],
+        assets=[sla_notices_asset(pool)],
+        jobs=[digest],
+        schedules=[daily_digest_schedule(settings, digest)],
         sensors=[operator_run_failures],
     )

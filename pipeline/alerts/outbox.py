@@ -1,4 +1,4 @@
-"""The alert outbox: every notice once per channel, kept in the warehouse until it is delivered.
+"""The alert outbox: every notice once per channel, kept in the operational store until it is delivered.
 
 A notice is queued under its idempotency key (``<handoff>:<state>``, ``digest:<owner>:<day>``);
 queueing it again changes nothing, so a notice goes out once however often the clock re-evaluates.
@@ -10,28 +10,21 @@ can afford and a lost page cannot (the generic webhook carries the key for recei
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-import duckdb
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline.alerts.channels import Channel, ChannelError, Notice
+from pipeline.state import StateStore
+from pipeline.state.schema import alert_outbox
 
 MAX_ATTEMPTS = 10
-
-SCHEMA_SQL = """
-create schema if not exists alerting;
-create table if not exists alerting.outbox (
-    notice_key varchar not null,
-    channel varchar not null,
-    notice_kind varchar not null,
-    notice json not null,
-    queued_at timestamp not null,
-    attempts integer not null,
-    last_error varchar,
-    delivered_at timestamp,
-    primary key (notice_key, channel)
-);
-"""
+# Queueing again must change nothing: each store's own insert-or-ignore.
+INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 @dataclass
@@ -42,32 +35,45 @@ class Delivery:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 class Outbox:
-    def __init__(self, db: duckdb.DuckDBPyConnection):
-        self.db = db
-        db.execute(SCHEMA_SQL)
+    def __init__(self, store: StateStore):
+        self.store = store
 
     def queue(self, notices: list[Notice], channels: list[str]) -> int:
         """Queue each notice for each channel unless it already was; returns how many were new."""
-        before = self._count()
-        rows = [(n.key, channel, n.kind, json.dumps(n.as_json())) for n in notices for channel in channels]
-        if rows:
-            self.db.executemany(
-                "insert into alerting.outbox (notice_key, channel, notice_kind, notice, queued_at, attempts) "
-                "values (?, ?, ?, ?, now() at time zone 'UTC', 0) on conflict do nothing",
-                rows,
-            )
-        return self._count() - before
+        rows = [
+            {
+                "notice_key": n.key,
+                "channel": channel,
+                "notice_kind": n.kind,
+                "notice": json.dumps(n.as_json()),
+                "queued_at": _now(),
+                "attempts": 0,
+            }
+            for n in notices
+            for channel in channels
+        ]
+        with self.store.begin() as connection:
+            before = connection.execute(sa.select(sa.func.count()).select_from(alert_outbox)).scalar_one()
+            if rows:
+                insert = INSERTS[connection.dialect.name](alert_outbox).on_conflict_do_nothing()
+                connection.execute(insert, rows)
+            return connection.execute(sa.select(sa.func.count()).select_from(alert_outbox)).scalar_one() - before
 
     def deliver(self, channels: list[Channel]) -> Delivery:
         """Send every pending notice through its channel and record each outcome."""
         delivery = Delivery()
         by_name = {channel.name: channel for channel in channels}
-        pending = self.db.execute(
-            "select notice_key, channel, notice from alerting.outbox "
-            "where delivered_at is null and attempts < ? order by queued_at, notice_key",
-            [MAX_ATTEMPTS],
-        ).fetchall()
+        with self.store.begin() as connection:
+            pending: Sequence[Any] = connection.execute(
+                sa.select(alert_outbox.c.notice_key, alert_outbox.c.channel, alert_outbox.c.notice)
+                .where(alert_outbox.c.delivered_at.is_(None), alert_outbox.c.attempts < MAX_ATTEMPTS)
+                .order_by(alert_outbox.c.queued_at, alert_outbox.c.notice_key)
+            ).all()
         for key, channel_name, notice in pending:
             channel = by_name.get(channel_name)
             if channel is None:  # the channel was configured when queued and is not any more
@@ -77,28 +83,29 @@ class Outbox:
             except ChannelError as error:
                 delivery.failed += 1
                 delivery.errors[f"{channel_name}:{key}"] = str(error)
-                self.db.execute(
-                    "update alerting.outbox set attempts = attempts + 1, last_error = ? "
-                    "where notice_key = ? and channel = ?",
-                    [str(error), key, channel_name],
-                )
+                self._record_attempt(key, channel_name, last_error=str(error))
             else:
                 delivery.delivered += 1
-                self.db.execute(
-                    "update alerting.outbox set attempts = attempts + 1, last_error = null, "
-                    "delivered_at = now() at time zone 'UTC' where notice_key = ? and channel = ?",
-                    [key, channel_name],
-                )
+                self._record_attempt(key, channel_name, last_error=None, delivered_at=_now())
         return delivery
 
-    def summary(self) -> dict[str, int]:
-        [(delivered, pending, given_up)] = self.db.execute(
-            "select count(*) filter (where delivered_at is not null), "
-            "count(*) filter (where delivered_at is null and attempts < ?), "
-            "count(*) filter (where delivered_at is null and attempts >= ?) from alerting.outbox",
-            [MAX_ATTEMPTS, MAX_ATTEMPTS],
-        ).fetchall()
-        return {"outbox_delivered": delivered, "outbox_pending": pending, "outbox_given_up": given_up}
+    def _record_attempt(self, key: str, channel: str, **outcome) -> None:
+        # One transaction per notice: a crash later in the batch keeps what was delivered before it.
+        with self.store.begin() as connection:
+            connection.execute(
+                alert_outbox.update()
+                .where(alert_outbox.c.notice_key == key, alert_outbox.c.channel == channel)
+                .values(attempts=alert_outbox.c.attempts + 1, **outcome)
+            )
 
-    def _count(self) -> int:
-        return self.db.execute("select count(*) from alerting.outbox").fetchall()[0][0]
+    def summary(self) -> dict[str, int]:
+        undelivered = alert_outbox.c.delivered_at.is_(None)
+        with self.store.begin() as connection:
+            delivered, pending, given_up = connection.execute(
+                sa.select(
+                    sa.func.count().filter(alert_outbox.c.delivered_at.is_not(None)),
+                    sa.func.count().filter(undelivered, alert_outbox.c.attempts < MAX_ATTEMPTS),
+                    sa.func.count().filter(undelivered, alert_outbox.c.attempts >= MAX_ATTEMPTS),
+                )
+            ).one()
+        return {"outbox_delivered": delivered, "outbox_pending": pending, "outbox_given_up": given_up}

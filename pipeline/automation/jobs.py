@@ -37,11 +37,11 @@ SLA_STATE_READERS = [
     dg.AssetKey(["marts", "mart_sla_performance"]),
     dg.AssetKey(["feedback", "feedback_crm_contacts"]),
     dg.AssetKey(["writeback", "crm_contacts"]),
-    dg.AssetKey(["serving", "marts"]),
 ]
 sla_clock_job = dg.define_asset_job(
     name="sla_clock",
-    selection=dg.AssetSelection.assets(*SLA_STATE_READERS) | dg.AssetSelection.groups("alerts"),
+    # By group, the copy for BI tools: it exists on DuckDB only.
+    selection=dg.AssetSelection.assets(*SLA_STATE_READERS) | dg.AssetSelection.groups("alerts", "serving"),
     description="Re-evaluate every handoff's SLA clock as of now, then update the CRM's SLA fields and send "
     "the at-risk, breached and escalation notices that became due.",
 )

@@ -4,7 +4,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import dagster as dg
-import duckdb
 
 from pipeline.feedback.crm import CrmContacts
 from pipeline.feedback.ledger import MAX_ATTEMPTS, Ledger, Plan
@@ -12,8 +11,10 @@ from pipeline.feedback.marketing import MarketingLeads
 from pipeline.feedback.writeback import WritebackTarget, write_back
 from pipeline.ingest.crm import crm_client
 from pipeline.ingest.marketing import MarketoClient
-from pipeline.resources import SourceConnections, Warehouse, query_rows
-from pipeline.settings import WAREHOUSE_POOL, Connections
+from pipeline.resources import SourceConnections, StateResource, WarehouseResource
+from pipeline.settings import Connections, Settings
+from pipeline.state import StateStore
+from pipeline.warehouse import Reader, readers_pool
 
 DIFF_PREVIEW_ROWS = 20
 
@@ -52,8 +53,8 @@ WRITEBACKS = {
 }
 
 
-def read_feedback(db: duckdb.DuckDBPyConnection, model: str, id_column: str) -> list[dict]:
-    return query_rows(db, f'select * from feedback."{model}" order by {id_column}')
+def read_feedback(reader: Reader, model: str, id_column: str) -> list[dict]:
+    return reader.rows(f"select * from {reader.table('feedback', model)} order by {reader.quote(id_column)}")
 
 
 def diff_rows(plan: Plan, ledger: Ledger) -> list[dict]:
@@ -70,12 +71,13 @@ def diff_rows(plan: Plan, ledger: Ledger) -> list[dict]:
     ]
 
 
-def plan_dry_run(db: duckdb.DuckDBPyConnection, name: str) -> tuple[Plan, list[dict]]:
-    """What write-back ``name`` would send, from the warehouse alone: no request, no ledger change."""
+def plan_dry_run(reader: Reader, store: StateStore, name: str) -> tuple[Plan, list[dict]]:
+    """What write-back ``name`` would send, from the warehouse and the ledger alone: no request, no
+    ledger change."""
     writeback = WRITEBACKS[name]
     target = writeback.target
-    ledger = Ledger(db, target.system, target.object_type, read_only=True)
-    plan = ledger.plan(read_feedback(db, writeback.model, target.id_column), target.id_column, target.writable)
+    ledger = Ledger(store, target.system, target.object_type)
+    plan = ledger.plan(read_feedback(reader, writeback.model, target.id_column), target.id_column, target.writable)
     return plan, diff_rows(plan, ledger)
 
 
@@ -85,7 +87,7 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def writeback_asset(name: str) -> dg.AssetsDefinition:
+def writeback_asset(name: str, pool: str | None) -> dg.AssetsDefinition:
     writeback = WRITEBACKS[name]
     model = writeback.model
 
@@ -97,35 +99,41 @@ def writeback_asset(name: str) -> dg.AssetsDefinition:
         group_name="feedback",
         owners=["team:revenue-operations"],
         kinds={"hubspot" if name.startswith("crm") else "marketo", "python"},
-        pool=WAREHOUSE_POOL,
+        pool=pool,
         description=f"Sends the changed values of feedback.{model} to the system in vendor-sized batches "
-        "and records every batch and record outcome in the writeback ledger.",
+        "and records every batch and record outcome in the write-back ledger.",
     )
     def write(
-        context: dg.AssetExecutionContext, config: WritebackConfig, warehouse: Warehouse, connections: SourceConnections
+        context: dg.AssetExecutionContext,
+        config: WritebackConfig,
+        warehouse: WarehouseResource,
+        state: StateResource,
+        connections: SourceConnections,
     ) -> dg.MaterializeResult:
         target = writeback.connect(connections.load(), config)
-        with warehouse.connect() as db:
-            ledger = Ledger(db, target.system, target.object_type)
-            desired = read_feedback(db, model, target.id_column)
-            summary, plan = write_back(target, ledger, desired, run_id=context.run.run_id, dry_run=config.dry_run)
-            metadata = {**asdict(summary), **ledger.summary(), "feedback_rows": len(desired)}
-            if config.dry_run:
-                metadata["diff_preview"] = dg.MetadataValue.md(_markdown(diff_rows(plan, ledger)[:DIFF_PREVIEW_ROWS]))
+        with warehouse.read() as reader:
+            desired = read_feedback(reader, model, target.id_column)
+        ledger = Ledger(state.open(), target.system, target.object_type)
+        summary, plan = write_back(target, ledger, desired, run_id=context.run.run_id, dry_run=config.dry_run)
+        metadata = {**asdict(summary), **ledger.summary(), "feedback_rows": len(desired)}
+        if config.dry_run:
+            metadata["diff_preview"] = dg.MetadataValue.md(_markdown(diff_rows(plan, ledger)[:DIFF_PREVIEW_ROWS]))
         if summary.records_refused:
             context.log.warning(
                 f"{summary.records_refused} {target.object_type} were refused by the {target.system}; "
-                "see writeback.record_outcomes"
+                "see writeback_record_outcomes in the operational store"
             )
         if plan.held_back:
             context.log.warning(
                 f"{len(plan.held_back)} values refused {MAX_ATTEMPTS} times are held back until "
-                "they change; see writeback.record_outcomes"
+                "they change; see writeback_record_outcomes in the operational store"
             )
         return dg.MaterializeResult(metadata=metadata)
 
     return write
 
 
-def build_feedback_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[writeback_asset(name) for name in WRITEBACKS])
+def build_feedback_defs(settings: Settings) -> dg.Definitions:
+    # A write-back reads its model and writes the ledger in the operational store: on PostgreSQL it
+    # never waits for a build.
+    return dg.Definitions(assets=[writeback_asset(name, readers_pool(settings)) for name in WRITEBACKS])

@@ -136,7 +136,7 @@ def _send_overlapped(
     target: WritebackTarget, ledger: Ledger, run_id: str | None, plan: Plan
 ) -> Iterator[tuple[list[PropertyChange], BatchAnswer]]:
     """Send the plan's batches, up to ``IN_FLIGHT_BATCHES`` at once. Only this thread touches the
-    ledger (a DuckDB connection is not shared between threads)."""
+    ledger, so a batch is always written down before its request leaves."""
     in_flight: dict[Future, tuple[str, list[PropertyChange]]] = {}
 
     def collect(done: set[Future]) -> Iterator[tuple[list[PropertyChange], BatchAnswer]]:

@@ -1,7 +1,7 @@
 """Asset checks that run the GX suites in expectations/ on what each run loaded and built.
 
 - Raw tables: each newly loaded batch (the rows of the latest dlt load) once, so the cost follows
-  the load, not the history; ``quality.validated_batches`` remembers which loads were judged.
+  the load, not the history; the operational store remembers which loads were judged.
   Merged entity tables also get their live records counted after each load and compared with the
   last accepted load: a sudden drop is an incident, not a sync.
 - Marts that feed the write-back and the alerts: the whole mart; and, on ``fct_handoffs``, how long
@@ -19,31 +19,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandas as pd
+import sqlalchemy as sa
 
 from pipeline.quality.gx import Validation, read_suite, suite_columns, validate
-from pipeline.resources import Warehouse
-from pipeline.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, WAREHOUSE_POOL, DataHome
+from pipeline.resources import StateResource, WarehouseResource
+from pipeline.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, DataHome, Settings
+from pipeline.state import StateStore
+from pipeline.state.schema import quality_live_row_counts, quality_validated_batches
 from pipeline.transform.contract import load_contract
-
-LATEST_LOAD_SQL = "select max(load_id) from {schema}._dlt_loads where status = 0"
+from pipeline.warehouse import Reader, readers_pool
 
 # Archived CRM records stay in the merged table with ``archived = true``.
 NOT_ARCHIVED = "not coalesce(archived, false)"
-
-VALIDATED_BATCHES_DDL = """
-create schema if not exists quality;
-create table if not exists quality.validated_batches (
-    schema_name varchar, table_name varchar, load_id varchar, critical boolean, validated_at timestamptz)
-"""
-
-LIVE_ROW_COUNTS_DDL = """
-create schema if not exists quality;
-create table if not exists quality.live_row_counts (
-    schema_name varchar, table_name varchar, load_id varchar, live_rows bigint,
-    accepted boolean, measured_at timestamptz)
-"""
 
 # The systems whose loads the funnel reads, by raw dataset.
 SOURCES = {"crm": "raw_crm", "marketing": "raw_marketing", "web": "raw_web"}
@@ -117,18 +105,22 @@ def data_docs_dir() -> Path:
     return DataHome.from_env().data_docs
 
 
-def _exists(db: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    [(found,)] = db.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchall()
-    return bool(found)
-
-
-def _latest_load_id(db: duckdb.DuckDBPyConnection, schema: str) -> str | None:
-    if not _exists(db, schema, "_dlt_loads"):
+def _latest_load_id(reader: Reader, schema: str) -> str | None:
+    if not reader.has_table(schema, "_dlt_loads"):
         return None
-    [(load_id,)] = db.execute(LATEST_LOAD_SQL.format(schema=schema)).fetchall()
-    return load_id
+    return reader.scalar(f"select max(load_id) from {reader.table(schema, '_dlt_loads')} where status = 0")
+
+
+def _nothing_found(reader: Reader, raw: RawTable, suite: str, **metadata) -> dg.AssetCheckResult:
+    """The check ran after its table was loaded, so finding no load at all means it looked in the
+    wrong place (or dlt wrote nothing): a warning that says so, never a pass on zero rows."""
+    where = reader.connection.dialect.name
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"nothing validated: no completed dlt load of {raw.schema} found in the {where} warehouse",
+        metadata={"suite": suite, "rows_validated": 0, **metadata},
+    )
 
 
 def check_result(validation: Validation, **metadata) -> dg.AssetCheckResult:
@@ -169,18 +161,23 @@ def _describe(validation: Validation) -> str:
 
 
 def evaluate_raw_batch(
-    db: duckdb.DuckDBPyConnection, raw: RawTable, now: datetime, run_name: str, docs_dir: Path | None = None
+    reader: Reader, store: StateStore, raw: RawTable, now: datetime, run_name: str, docs_dir: Path | None = None
 ) -> dg.AssetCheckResult:
-    load_id = _latest_load_id(db, raw.schema)
-    if load_id is None or not _exists(db, raw.schema, raw.table):
-        # A source that has sent nothing yet has no batch to judge; freshness is another check.
-        return dg.AssetCheckResult(passed=True, metadata={"suite": raw.suite_name, "rows_validated": 0})
-    db.execute(VALIDATED_BATCHES_DDL)
-    if db.execute(
-        """select 1 from quality.validated_batches where schema_name = ? and table_name = ?
-                     and load_id = ? and not critical""",
-        [raw.schema, raw.table, load_id],
-    ).fetchall():
+    load_id = _latest_load_id(reader, raw.schema)
+    if load_id is None:
+        return _nothing_found(reader, raw, raw.suite_name)
+    if not reader.has_table(raw.schema, raw.table):
+        # The source has sent none of these records yet; there is no batch to judge.
+        return dg.AssetCheckResult(
+            passed=True,
+            description=f"no {raw.table} loaded yet",
+            metadata={"suite": raw.suite_name, "rows_validated": 0, "load_id": load_id},
+        )
+    judged = quality_validated_batches.c
+    batch_key = (judged.schema_name == raw.schema, judged.table_name == raw.table, judged.load_id == load_id)
+    with store.begin() as state:
+        passed_before = state.execute(sa.select(judged.load_id).where(*batch_key, sa.not_(judged.critical))).first()
+    if passed_before:
         # A run that loaded nothing new has no new batch; one that failed critically is judged again,
         # so it keeps stopping the runs after it until a new load replaces it.
         return dg.AssetCheckResult(
@@ -189,59 +186,57 @@ def evaluate_raw_batch(
             metadata={"suite": raw.suite_name, "rows_validated": 0, "load_id": load_id},
         )
     suite = read_suite(EXPECTATIONS_DIR / f"{raw.suite_name}.json")
-    batch = _read_for_suite(db, raw.schema, raw.table, suite, raw.key, ("where _dlt_load_id = ?", [load_id]))
+    batch = _read_for_suite(
+        reader, raw.schema, raw.table, suite, raw.key, "where _dlt_load_id = :load_id", load_id=load_id
+    )
     validation = validate(batch, suite, {"now": now}, key_columns=(raw.key,), docs_dir=docs_dir, run_name=run_name)
-    db.execute(
-        "delete from quality.validated_batches where schema_name = ? and table_name = ? and load_id = ?",
-        [raw.schema, raw.table, load_id],
-    )
-    db.execute(
-        "insert into quality.validated_batches values (?, ?, ?, ?, ?)",
-        [raw.schema, raw.table, load_id, validation.critical, datetime.now(UTC)],
-    )
+    with store.begin() as state:
+        state.execute(quality_validated_batches.delete().where(*batch_key))
+        state.execute(
+            quality_validated_batches.insert().values(
+                schema_name=raw.schema,
+                table_name=raw.table,
+                load_id=load_id,
+                critical=validation.critical,
+                validated_at=datetime.now(UTC),
+            )
+        )
     # Quarantined records never reach the table, so the suite cannot count them again.
-    return check_result(validation, load_id=load_id, quarantined_in_batch=_quarantined(db, raw, load_id))
+    return check_result(validation, load_id=load_id, quarantined_in_batch=_quarantined(reader, raw, load_id))
 
 
 def _read_for_suite(
-    db: duckdb.DuckDBPyConnection, schema: str, table: str, suite: dict, key: str, where: tuple[str, list] = ("", [])
+    reader: Reader, schema: str, table: str, suite: dict, key: str, condition: str = "", **parameters
 ) -> pd.DataFrame:
     """The rows to validate, with only the columns the suite reads and the key that names failing
     rows: a full load's batch of website events is millions of rows, each with its whole call as
     text, which the suite never reads. A column the suite names and the table lacks is left for
     the suite to report."""
-    present = {
-        name
-        for (name,) in db.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()
-    }
-    columns = ", ".join(f'"{name}"' for name in sorted((suite_columns(suite) | {key}) & present))
-    condition, parameters = where
-    return db.execute(f'select {columns} from {schema}."{table}" {condition}', parameters).df()
+    present = reader.columns(schema, table)
+    columns = ", ".join(reader.quote(name) for name in sorted((suite_columns(suite) | {key}) & present))
+    return reader.frame(f"select {columns} from {reader.table(schema, table)} {condition}", **parameters)
 
 
-def _quarantined(db: duckdb.DuckDBPyConnection, raw: RawTable, load_id: str) -> int:
-    if raw.quarantine is None or not _exists(db, raw.schema, "quarantine"):
+def _quarantined(reader: Reader, raw: RawTable, load_id: str) -> int:
+    if raw.quarantine is None or not reader.has_table(raw.schema, "quarantine"):
         return 0
-    [(count,)] = db.execute(
-        f"select count(*) from {raw.schema}.quarantine where _dlt_load_id = ? and {raw.quarantine}", [load_id]
-    ).fetchall()
-    return count
+    return reader.scalar(
+        f"select count(*) from {reader.table(raw.schema, 'quarantine')} "
+        f"where _dlt_load_id = :load_id and {raw.quarantine}",
+        load_id=load_id,
+    )
 
 
-def count_live_rows(db: duckdb.DuckDBPyConnection, raw: RawTable) -> int:
+def count_live_rows(reader: Reader, raw: RawTable) -> int:
     condition = raw.live or "true"
-    if raw.deleted_in and _exists(db, raw.schema, raw.deleted_in[0]):
+    if raw.deleted_in and reader.has_table(raw.schema, raw.deleted_in[0]):
         deleted_table, deleted_key = raw.deleted_in
-        condition += f" and {raw.key} not in (select {deleted_key} from {raw.schema}.{deleted_table})"
-    [(count,)] = db.execute(f"select count(*) from {raw.schema}.{raw.table} where {condition}").fetchall()
-    return count
+        condition += f" and {raw.key} not in (select {deleted_key} from {reader.table(raw.schema, deleted_table)})"
+    return reader.scalar(f"select count(*) from {reader.table(raw.schema, raw.table)} where {condition}")
 
 
 def evaluate_live_rows(
-    db: duckdb.DuckDBPyConnection, raw: RawTable, run_name: str, docs_dir: Path | None = None
+    reader: Reader, store: StateStore, raw: RawTable, run_name: str, docs_dir: Path | None = None
 ) -> dg.AssetCheckResult:
     """The live records after this load against those after the last accepted load.
 
@@ -249,20 +244,24 @@ def evaluate_live_rows(
     contacts" means is the live records the source holds, measured after each load: archived CRM
     records and deleted marketing leads no longer count. The baseline is the last load whose count
     was accepted, so a drop stays an incident on every later run until the data is back, not only on
-    the run that first saw it. A drop that is real is accepted by marking its row in
-    ``quality.live_row_counts`` accepted.
+    the run that first saw it. A drop that is real is accepted by marking its row in the operational
+    store's ``quality_live_row_counts`` accepted.
     """
-    load_id = _latest_load_id(db, raw.schema)
-    if load_id is None or not _exists(db, raw.schema, raw.table):
+    load_id = _latest_load_id(reader, raw.schema)
+    if load_id is None:
+        return _nothing_found(reader, raw, "raw_live_rows", live_rows=0)
+    if not reader.has_table(raw.schema, raw.table):
         return dg.AssetCheckResult(passed=True, metadata={"suite": "raw_live_rows", "live_rows": 0})
-    db.execute(LIVE_ROW_COUNTS_DDL)
-    live_rows = count_live_rows(db, raw)
-    baseline = db.execute(
-        """select live_rows from quality.live_row_counts
-                             where schema_name = ? and table_name = ? and accepted and load_id <> ?
-                             order by measured_at desc limit 1""",
-        [raw.schema, raw.table, load_id],
-    ).fetchall()
+    live_rows = count_live_rows(reader, raw)
+    counts = quality_live_row_counts.c
+    this_table = (counts.schema_name == raw.schema, counts.table_name == raw.table)
+    with store.begin() as state:
+        baseline = state.execute(
+            sa.select(counts.live_rows)
+            .where(*this_table, counts.accepted, counts.load_id != load_id)
+            .order_by(counts.measured_at.desc())
+            .limit(1)
+        ).all()
     previous = baseline[0][0] if baseline else None
     profile = pd.DataFrame(
         {
@@ -278,14 +277,18 @@ def evaluate_live_rows(
         docs_dir=docs_dir,
         run_name=f"{run_name}-{raw.suite_name}",
     )
-    db.execute(
-        "delete from quality.live_row_counts where schema_name = ? and table_name = ? and load_id = ?",
-        [raw.schema, raw.table, load_id],
-    )
-    db.execute(
-        "insert into quality.live_row_counts values (?, ?, ?, ?, ?, ?)",
-        [raw.schema, raw.table, load_id, live_rows, not validation.critical, datetime.now(UTC)],
-    )
+    with store.begin() as state:
+        state.execute(quality_live_row_counts.delete().where(*this_table, counts.load_id == load_id))
+        state.execute(
+            quality_live_row_counts.insert().values(
+                schema_name=raw.schema,
+                table_name=raw.table,
+                load_id=load_id,
+                live_rows=live_rows,
+                accepted=not validation.critical,
+                measured_at=datetime.now(UTC),
+            )
+        )
     return check_result(
         validation,
         load_id=load_id,
@@ -295,15 +298,17 @@ def evaluate_live_rows(
 
 
 def evaluate_freshness(
-    db: duckdb.DuckDBPyConnection, now: datetime, run_name: str, docs_dir: Path | None = None
+    reader: Reader, now: datetime, run_name: str, docs_dir: Path | None = None
 ) -> dg.AssetCheckResult:
     """Hours since each source's newest completed load; a source never loaded has none."""
     hours = {}
     for source, schema in SOURCES.items():
         newest = None
-        if _exists(db, schema, "_dlt_loads"):
-            [(newest,)] = db.execute(f"select max(inserted_at) from {schema}._dlt_loads where status = 0").fetchall()
-        hours[source] = None if newest is None else (now - newest).total_seconds() / 3600
+        if reader.has_table(schema, "_dlt_loads"):
+            newest = reader.scalar(
+                f"select max(inserted_at) from {reader.table(schema, '_dlt_loads')} where status = 0"
+            )
+        hours[source] = None if newest is None else (now - _as_utc(newest)).total_seconds() / 3600
     profile = pd.DataFrame({"source": list(hours), "hours_since_load": list(hours.values())})
     validation = validate(
         profile,
@@ -322,11 +327,15 @@ def evaluate_freshness(
     )
 
 
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def evaluate_model(
-    db: duckdb.DuckDBPyConnection, guarded: GuardedModel, now: datetime, run_name: str, docs_dir: Path | None = None
+    reader: Reader, guarded: GuardedModel, now: datetime, run_name: str, docs_dir: Path | None = None
 ) -> dg.AssetCheckResult:
     suite = read_suite(EXPECTATIONS_DIR / f"{guarded.suite_name}.json")
-    frame = _read_for_suite(db, guarded.schema, guarded.model, suite, guarded.key)
+    frame = _read_for_suite(reader, guarded.schema, guarded.model, suite, guarded.key)
     validation = validate(
         frame,
         suite,
@@ -338,72 +347,82 @@ def evaluate_model(
     return check_result(validation)
 
 
-def raw_batch_check(raw: RawTable) -> dg.AssetChecksDefinition:
+def raw_batch_check(raw: RawTable, readers_pool: str | None) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey([raw.schema, raw.table]),
         name=f"gx_{raw.suite_name}",
         blocking=True,
-        pool=WAREHOUSE_POOL,
+        pool=readers_pool,
         description=f"The newly loaded batch of {raw.schema}.{raw.table} meets expectations/{raw.suite_name}.json.",
     )
-    def check_batch(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as db:
-            return evaluate_raw_batch(db, raw, datetime.now(UTC), context.run.run_id, data_docs_dir())
+    def check_batch(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, state: StateResource
+    ) -> dg.AssetCheckResult:
+        store = state.open()  # first: it may move an older data home's state out of the DuckDB file
+        with warehouse.read() as reader:
+            return evaluate_raw_batch(reader, store, raw, datetime.now(UTC), context.run.run_id, data_docs_dir())
 
     return check_batch
 
 
-def live_rows_check(raw: RawTable) -> dg.AssetChecksDefinition:
+def live_rows_check(raw: RawTable, readers_pool: str | None) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey([raw.schema, raw.table]),
         name=f"gx_{raw.suite_name}__live_rows",
         blocking=True,
-        pool=WAREHOUSE_POOL,
+        pool=readers_pool,
         description=f"The live records of {raw.schema}.{raw.table} after this load did not drop "
         "(or jump) out of the bounds in expectations/raw_live_rows.json.",
     )
-    def check_live_rows(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as db:
-            return evaluate_live_rows(db, raw, context.run.run_id, data_docs_dir())
+    def check_live_rows(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, state: StateResource
+    ) -> dg.AssetCheckResult:
+        store = state.open()  # first: it may move an older data home's state out of the DuckDB file
+        with warehouse.read() as reader:
+            return evaluate_live_rows(reader, store, raw, context.run.run_id, data_docs_dir())
 
     return check_live_rows
 
 
-def model_check(guarded: GuardedModel) -> dg.AssetChecksDefinition:
+def model_check(guarded: GuardedModel, readers_pool: str | None) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey([guarded.schema, guarded.model]),
         name=f"gx_{guarded.suite_name}",
         blocking=True,
-        pool=WAREHOUSE_POOL,
+        pool=readers_pool,
         description=f"{guarded.schema}.{guarded.model} meets expectations/{guarded.suite_name}.json "
         "before anything is written back or alerted on.",
     )
-    def check_model(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect(read_only=True) as db:
-            return evaluate_model(db, guarded, datetime.now(UTC), context.run.run_id, data_docs_dir())
+    def check_model(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.read() as reader:
+            return evaluate_model(reader, guarded, datetime.now(UTC), context.run.run_id, data_docs_dir())
 
     return check_model
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_handoffs"]),
-    name="gx_source_freshness",
-    blocking=True,
-    pool=WAREHOUSE_POOL,
-    description="Every source the handoffs are computed from was loaded recently enough "
-    "(expectations/source_freshness.json).",
-)
-def source_freshness_check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-    with warehouse.connect(read_only=True) as db:
-        return evaluate_freshness(db, datetime.now(UTC), context.run.run_id, data_docs_dir())
+def source_freshness_check(readers_pool: str | None) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(["marts", "fct_handoffs"]),
+        name="gx_source_freshness",
+        blocking=True,
+        pool=readers_pool,
+        description="Every source the handoffs are computed from was loaded recently enough "
+        "(expectations/source_freshness.json).",
+    )
+    def check_freshness(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.read() as reader:
+            return evaluate_freshness(reader, datetime.now(UTC), context.run.run_id, data_docs_dir())
+
+    return check_freshness
 
 
-def build_quality_defs() -> dg.Definitions:
+def build_quality_defs(settings: Settings) -> dg.Definitions:
+    pool = readers_pool(settings)
     return dg.Definitions(
         asset_checks=[
-            *(raw_batch_check(raw) for raw in RAW_TABLES),
-            *(live_rows_check(raw) for raw in RAW_TABLES if raw.live is not None),
-            *(model_check(guarded) for guarded in GUARDED_MODELS),
-            source_freshness_check,
+            *(raw_batch_check(raw, pool) for raw in RAW_TABLES),
+            *(live_rows_check(raw, pool) for raw in RAW_TABLES if raw.live is not None),
+            *(model_check(guarded, pool) for guarded in GUARDED_MODELS),
+            source_freshness_check(pool),
         ]
     )

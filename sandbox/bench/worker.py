@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from pipeline.settings import PROJECT_DIR, DataHome, apply_environment_defaults, load_connections
+from pipeline.settings import PROJECT_DIR, DataHome, apply_environment_defaults, load_connections, load_settings
 
 # ru_maxrss is in kibibytes on Linux and in bytes on macOS.
 MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024
@@ -113,10 +113,11 @@ def sync(_: str) -> tuple[float, dict]:
     """One run of the whole asset graph through the Dagster instance, as ``handoff sync`` runs it."""
     from pipeline.definitions import defs  # loads dbt's manifest too, before the clock starts
     from pipeline.sync import run_full_sync
+    from pipeline.warehouse import Warehouse
 
-    home = DataHome.from_env().prepare()
+    DataHome.from_env().prepare()
     started = time.monotonic()
-    summary = run_full_sync(defs, home)
+    summary = run_full_sync(defs, Warehouse.of(load_settings()))
     seconds = time.monotonic() - started
     if not summary.success or summary.checks_failed:
         raise RuntimeError(f"the sync did not succeed: {summary.failure or summary.checks_failed}")
@@ -134,11 +135,10 @@ def writeback(system: str) -> tuple[float, dict]:
     """Write-back of the feedback rows the benchmark left in the data home, in passes that each
     change one field of every record; the passes after the first are timed, so the figure is the
     steady rate a long write-back keeps, not the burst a fresh rate-limit window allows."""
-    import duckdb
-
     from pipeline.feedback.assets import WRITEBACKS, WritebackConfig
     from pipeline.feedback.ledger import Ledger
     from pipeline.feedback.writeback import write_back
+    from pipeline.state import open_state_store
     from sandbox.bench.writeback import FEEDBACK_FILE, WRITEBACK_OF_SYSTEM, passes_of_feedback
 
     home = DataHome.from_env().prepare()
@@ -148,16 +148,16 @@ def writeback(system: str) -> tuple[float, dict]:
         json.loads((home.root / FEEDBACK_FILE.format(system=system)).read_text()), system, WRITEBACK_PASSES
     )
     seconds, records, batches = 0.0, 0, 0
-    with duckdb.connect(str(home.warehouse)) as db:
-        for number, feedback in enumerate(passes):
-            started = time.monotonic()
-            summary, _ = write_back(target, Ledger(db, target.system, target.object_type), feedback)
-            if summary.records_refused:
-                raise RuntimeError(f"{summary.records_refused} records were refused in pass {number + 1}")
-            if number:
-                seconds += time.monotonic() - started
-                records += summary.records_sent
-                batches += summary.batches
+    ledger = Ledger(open_state_store(load_settings()), target.system, target.object_type)
+    for number, feedback in enumerate(passes):
+        started = time.monotonic()
+        summary, _ = write_back(target, ledger, feedback)
+        if summary.records_refused:
+            raise RuntimeError(f"{summary.records_refused} records were refused in pass {number + 1}")
+        if number:
+            seconds += time.monotonic() - started
+            records += summary.records_sent
+            batches += summary.batches
     return seconds, {"records": records, "batches": batches}
 
 

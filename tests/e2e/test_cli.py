@@ -13,13 +13,14 @@ from urllib.parse import urlparse
 
 import duckdb
 
+from pipeline.services import free_port
 from pipeline.settings import PROJECT_DIR
 
 HANDOFF = [sys.executable, "-m", "pipeline.cli"]
 
 
-def run(args, home: Path, **kwargs):
-    env = {**os.environ, "HANDOFF_HOME": str(home), "COLUMNS": "200"}
+def run(args, home: Path, env_overrides: dict[str, str] | None = None, **kwargs):
+    env = {**os.environ, "HANDOFF_HOME": str(home), "COLUMNS": "200", **(env_overrides or {})}
     return subprocess.run(args, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
@@ -104,3 +105,25 @@ def test_sync_without_a_connection_explains_how_to_give_one(tmp_path):
     result = run([*HANDOFF, "sync", "--connection-file", str(tmp_path / "absent.json")], tmp_path)
     assert result.returncode == 2
     assert "HANDOFF_CRM_BASE_URL" in result.stdout and "handoff sandbox serve" in result.stdout
+
+
+def test_a_warehouse_that_cannot_be_used_stops_sync_and_the_code_location_before_any_load(tmp_path):
+    """A PostgreSQL nobody listens on, and an unknown target: one line naming the setting, nothing loaded."""
+    unreachable = {"HANDOFF_DBT_TARGET": "postgres", "HANDOFF_PG_PORT": str(free_port())}
+    # Systems are described (their addresses need not answer): the warehouse is what is checked.
+    company = tmp_path / "connection.json"
+    company.write_text(json.dumps({"crm": {"base_url": "http://127.0.0.1:9", "access_token": "unused"}}))
+    sync = run([*HANDOFF, "sync", "--connection-file", str(company)], tmp_path, env_overrides=unreachable)
+    assert sync.returncode == 2, sync.stdout + sync.stderr
+    [message] = [line for line in sync.stdout.splitlines() if line.strip()]
+    assert "cannot be reached" in message and "HANDOFF_PG_HOST" in message and "HANDOFF_DBT_TARGET=duckdb" in message
+    assert not (tmp_path / "dlt").exists() or not any((tmp_path / "dlt").iterdir())
+
+    dagster = Path(sys.executable).parent / "dagster"
+    location = run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], tmp_path, env_overrides=unreachable
+    )
+    assert location.returncode != 0 and "HANDOFF_PG_PORT" in location.stdout + location.stderr
+
+    unknown = run([*HANDOFF, "sync"], tmp_path, env_overrides={"HANDOFF_DBT_TARGET": "snowflake"})
+    assert unknown.returncode == 2 and "HANDOFF_DBT_TARGET" in unknown.stdout

@@ -1,4 +1,5 @@
-"""The whole asset graph against the sandbox over HTTP, through a real Dagster instance."""
+"""The whole asset graph against the sandbox over HTTP, through a real Dagster instance, once on
+each warehouse target (DuckDB with its SQLite operational store; PostgreSQL with a PostgreSQL one)."""
 
 import json
 import os
@@ -12,20 +13,23 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dagster as dg
-import duckdb
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
+from pipeline.code_location import build_definitions
 from pipeline.services import free_port
-from pipeline.settings import DBT_PROJECT_DIR, DataHome
+from pipeline.settings import DBT_PROJECT_DIR, load_settings
+from pipeline.state import open_state_store
+from pipeline.warehouse import Warehouse
 from sandbox.live import LiveCompany, LiveSettings
 from sandbox.server import SandboxServer, build_sandbox
 from sandbox.webhooks import WebhookSettings
 
 
 @pytest.fixture(scope="module")
-def home():
-    return DataHome.from_env().prepare()
+def home(target_home):
+    return target_home
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +59,39 @@ def synced(home, sandbox):
     return result
 
 
-def run_full_sync():
-    from pipeline.definitions import defs
+def definitions() -> dg.Definitions:
+    """The code location as the module's target configures it."""
+    return build_definitions(load_settings())
 
-    return defs.resolve_job_def("full_sync").execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)
+
+def run_full_sync():
+    return (
+        definitions()
+        .resolve_job_def("full_sync")
+        .execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)
+    )
+
+
+def warehouse_rows(sql: str, **parameters) -> list[tuple]:
+    with Warehouse.of(load_settings()).read() as reader:
+        return [tuple(row.values()) for row in reader.rows(sql, **parameters)]
+
+
+def change_warehouse(sql: str, **parameters) -> None:
+    """Change a model behind the pipeline's back, as a user with write rights could."""
+    engine = sa.create_engine(Warehouse.of(load_settings()).url())
+    with engine.begin() as connection:
+        connection.execute(sa.text(sql), parameters)
+    engine.dispose()
+
+
+def state_rows(sql: str) -> list[tuple]:
+    with open_state_store(load_settings()).begin() as connection:
+        return [tuple(row) for row in connection.execute(sa.text(sql))]
+
+
+def naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def listed_contacts(sandbox) -> list[dict]:
@@ -135,8 +168,7 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
 
     contacts = listed_contacts(sandbox)
     assert len(contacts) > 10
-    with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        assert db.execute("select count(crm_contact_id) from marts.dim_people").fetchone()[0] == len(contacts)
+    assert warehouse_rows("select count(crm_contact_id) from marts.dim_people") == [(len(contacts),)]
 
     stages = true_stages(sandbox)
     for contact in contacts:
@@ -144,14 +176,12 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
     assert writeback_metadata(result)["records_sent"] == len(contacts)
 
     # Both directions are visible in the systems themselves.
-    with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        handed_over = db.execute("""select crm_contact_id, handoff_sla_state, handoff_mql_reason
+    handed_over = warehouse_rows("""select crm_contact_id, handoff_sla_state, handoff_mql_reason
                                     from feedback.feedback_crm_contacts
-                                    where handoff_sla_state is not null""").fetchall()
-        outcomes = dict(
-            db.execute("""select marketing_lead_id, "handoffSalesOutcome"
-                                      from feedback.feedback_marketing_leads""").fetchall()
-        )
+                                    where handoff_sla_state is not null""")
+    outcomes = dict(
+        warehouse_rows('select marketing_lead_id, "handoffSalesOutcome" from feedback.feedback_marketing_leads')
+    )
     assert handed_over and outcomes
     for contact_id, sla_state, mql_reason in handed_over:
         properties = contact_properties(sandbox, contact_id)
@@ -164,13 +194,12 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
     assert rerun.success
     assert writeback_metadata(rerun)["records_sent"] == 0
     assert writeback_metadata(rerun, "marketing_leads")["records_sent"] == 0
-    with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        assert db.execute("select count(*) from raw_crm.contacts").fetchone()[0] == len(contacts)
-        # Under 100 contacts and 300 leads: one call each, and none on the rerun.
-        assert db.execute("select system, count(*) from writeback.batches group by 1 order by 1").fetchall() == [
-            ("crm", 1),
-            ("marketing", 1),
-        ]
+    assert warehouse_rows("select count(*) from raw_crm.contacts") == [(len(contacts),)]
+    # Under 100 contacts and 300 leads: one call each, and none on the rerun.
+    assert state_rows("select system, count(*) from writeback_batches group by 1 order by 1") == [
+        ("crm", 1),
+        ("marketing", 1),
+    ]
 
 
 def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
@@ -229,12 +258,11 @@ def test_a_sixty_percent_drop_in_contacts_stops_the_write_back_until_they_are_ba
 
 
 def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_write_back_sends_it(home, sandbox, synced):
-    with duckdb.connect(str(home.warehouse)) as db:
-        [(contact_id,)] = db.execute("select min(crm_contact_id) from feedback.feedback_crm_contacts").fetchall()
-        db.execute(
-            "update feedback.feedback_crm_contacts set handoff_sla_state = 'breached' where crm_contact_id = ?",
-            [contact_id],
-        )
+    [(contact_id,)] = warehouse_rows("select min(crm_contact_id) from feedback.feedback_crm_contacts")
+    change_warehouse(
+        "update feedback.feedback_crm_contacts set handoff_sla_state = 'breached' where crm_contact_id = :contact",
+        contact=contact_id,
+    )
     ledger_before = _ledger_rows(home)
 
     dry = handoff("feedback", "--dry-run")
@@ -246,11 +274,13 @@ def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_writ
     assert contact_properties(sandbox, contact_id).get("handoff_sla_state") != "breached"
 
     # The same dry run as run config, for a run started from the UI.
-    from pipeline.definitions import defs
-
-    as_config = defs.resolve_job_def("writeback").execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        run_config={"ops": {"writeback__crm_contacts": {"config": {"dry_run": True}}}},
+    as_config = (
+        definitions()
+        .resolve_job_def("writeback")
+        .execute_in_process(
+            instance=dg.DagsterInstance.get(),
+            run_config={"ops": {"writeback__crm_contacts": {"config": {"dry_run": True}}}},
+        )
     )
     metadata = writeback_metadata(as_config)
     assert (metadata["dry_run"], metadata["changes_planned"], metadata["records_sent"]) == (True, 1, 0)
@@ -261,6 +291,30 @@ def test_handoff_feedback_dry_run_shows_the_diff_and_sends_nothing_then_the_writ
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "Written back to CRM contacts: 1 records in 1 batches" in sent.stdout
     assert contact_properties(sandbox, contact_id)["handoff_sla_state"] == "breached"
+
+
+def test_handoff_query_reads_the_warehouse_for_people_and_scripts_and_writes_nothing(home, sandbox, synced):
+    people = len(listed_contacts(sandbox))
+    as_json = handoff(
+        "query",
+        "select count(crm_contact_id) as people, max(mql_at) as latest from marts.dim_people "
+        "cross join (select max(mql_at) as mql_at from marts.fct_handoffs) as handoffs",
+        "--format",
+        "json",
+    )
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    [row] = json.loads(as_json.stdout)
+    assert row["people"] == people  # a number, not text
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", row["latest"])
+    as_csv = handoff("query", "select crm_contact_id from marts.dim_people order by 1", "--format", "csv")
+    assert as_csv.stdout.splitlines()[0] == "crm_contact_id" and len(as_csv.stdout.splitlines()) == people + 1
+
+    refused = handoff("query", "delete from marts.dim_people")
+    assert refused.returncode == 2 and "Refused: `handoff query` only reads: DELETE refused" in refused.stdout
+    # The guard aside, the connection itself cannot write.
+    with Warehouse.of(load_settings()).read() as reader, pytest.raises(sa.exc.DBAPIError, match="read-only|read only"):
+        reader.rows("delete from marts.dim_people")
+    assert warehouse_rows("select count(crm_contact_id) from marts.dim_people") == [(people,)]
 
 
 def handoff(*args: str) -> subprocess.CompletedProcess:
@@ -311,8 +365,8 @@ def set_archived(sandbox, contact_ids: list[str], archived: bool) -> None:
 
 
 def _ledger_rows(home) -> int:
-    with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        return db.execute("select count(*) from writeback.record_outcomes").fetchone()[0]
+    [(rows,)] = state_rows("select count(*) from writeback_record_outcomes")
+    return rows
 
 
 def test_credentials_never_reach_logs_run_storage_or_the_warehouse(home, sandbox, synced):
@@ -324,6 +378,14 @@ def test_credentials_never_reach_logs_run_storage_or_the_warehouse(home, sandbox
         if path.is_file() and path != home.connection_file and token in path.read_bytes()
     ]
     assert leaks == []
+
+
+def test_the_data_home_holds_a_duckdb_file_only_when_duckdb_is_the_warehouse(home, synced):
+    """On PostgreSQL no process of a sync opens (and so creates) a DuckDB file; on DuckDB there are
+    the warehouse and the copy of the marts for BI tools."""
+    duckdb_files = sorted(str(path.relative_to(home.root)) for path in home.root.rglob("*.duckdb"))
+    expected = {"duckdb": ["serving/funnel.duckdb", "warehouse.duckdb"], "postgres": []}
+    assert duckdb_files == expected[load_settings().dbt_target]
 
 
 # The generator names engagement object types; the mart names the activity.
@@ -346,35 +408,36 @@ def truth_by_handoff(sandbox) -> dict[tuple[str, str], dict]:
 
 
 def stamp(moment: datetime | None) -> str | None:
+    if moment is not None:
+        moment = naive_utc(moment)
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def test_every_handoff_matches_the_generators_ground_truth(home, sandbox, synced):
     """Handoff by handoff, the mart's SLA figures equal what the simulated company really did."""
     truth = truth_by_handoff(sandbox)
-    with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        columns = [
-            "crm_contact_id",
-            "mql_at",
-            "owner_id",
-            "policy",
-            "first_touch_allowance_minutes",
-            "first_touch_due_at",
-            "first_touch_at",
-            "first_touch_type",
-            "first_touch_id",
-            "business_minutes_to_first_touch",
-            "decision",
-            "decided_at",
-            "rejection_reason",
-            "outcome",
-            "deal_id",
-            "won_amount",
-        ]
-        rows = [
-            dict(zip(columns, row, strict=True))
-            for row in db.execute(f"select {', '.join(columns)} from marts.fct_handoffs").fetchall()
-        ]
+    columns = [
+        "crm_contact_id",
+        "mql_at",
+        "owner_id",
+        "policy",
+        "first_touch_allowance_minutes",
+        "first_touch_due_at",
+        "first_touch_at",
+        "first_touch_type",
+        "first_touch_id",
+        "business_minutes_to_first_touch",
+        "decision",
+        "decided_at",
+        "rejection_reason",
+        "outcome",
+        "deal_id",
+        "won_amount",
+    ]
+    rows = [
+        dict(zip(columns, row, strict=True))
+        for row in warehouse_rows(f"select {', '.join(columns)} from marts.fct_handoffs")
+    ]
     assert len(truth) >= 10
     mart = {(row["crm_contact_id"], stamp(row["mql_at"])): row for row in rows}
     assert mart.keys() == truth.keys()
@@ -446,11 +509,11 @@ def test_dbt_docs_render_the_marts_and_the_funnel_contract(home, sandbox, synced
 
 def run_sla_clock(as_of: datetime | None = None):
     """The SLA clock's job, as its schedule starts it, or replayed as of a moment."""
-    from pipeline.definitions import defs
-
     run_config = {"ops": {"dbt_models": {"config": {"as_of": as_of.strftime("%Y-%m-%d %H:%M:%S")}}}} if as_of else {}
-    result = defs.resolve_job_def("sla_clock").execute_in_process(
-        instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False
+    result = (
+        definitions()
+        .resolve_job_def("sla_clock")
+        .execute_in_process(instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False)
     )
     assert result.success
     return result
@@ -495,7 +558,6 @@ def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_eac
     from datetime import timedelta
 
     from pipeline.automation.sensors import webhooks
-    from pipeline.definitions import defs
 
     monkeypatch.setenv("HANDOFF_ALERT_WEBHOOK_URL", f"{webhook_receiver.url}/hook")
     monkeypatch.setenv("HANDOFF_ALERT_SLACK_WEBHOOK_URL", f"{webhook_receiver.url}/slack")
@@ -521,19 +583,21 @@ def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_eac
         time.sleep(0.2)
         request, _ = evaluate_sensor(cursor)
     assert request.job_name in ("crm_changes", "crm_and_marketing_changes")
-    run = defs.resolve_job_def(request.job_name).execute_in_process(
-        instance=instance, tags=request.tags, raise_on_error=False
+    run = (
+        definitions()
+        .resolve_job_def(request.job_name)
+        .execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
     )
     assert run.success
     latency_s = time.monotonic() - handed_over
-    with duckdb.connect(str(home.warehouse), read_only=True) as db:
-        [(handoff_id, mql_at, due_at, state, owner_email)] = db.execute(
-            """
-            select handoffs.handoff_id, handoffs.mql_at, handoffs.first_touch_due_at, handoffs.sla_state, owners.email
-            from marts.fct_handoffs as handoffs left join marts.dim_owners as owners using (owner_id)
-            where handoffs.crm_contact_id = ? order by handoffs.mql_at desc limit 1""",
-            [contact_id],
-        ).fetchall()
+    [(handoff_id, mql_at, due_at, state, owner_email)] = warehouse_rows(
+        """
+        select handoffs.handoff_id, handoffs.mql_at, handoffs.first_touch_due_at, handoffs.sla_state, owners.email
+        from marts.fct_handoffs as handoffs left join marts.dim_owners as owners using (owner_id)
+        where handoffs.crm_contact_id = :contact order by handoffs.mql_at desc limit 1""",
+        contact=contact_id,
+    )
+    mql_at, due_at = naive_utc(mql_at), naive_utc(due_at)
     assert datetime.now(UTC).replace(tzinfo=None) - mql_at < timedelta(minutes=10)
     assert state in ("open", "at_risk")
     crm_record = contact_properties(sandbox, contact_id)

@@ -1,5 +1,7 @@
-"""The quality checks on a warehouse laid out as dlt leaves it: each judges the newest load, counts
-live records across loads, and links its Data Docs page."""
+"""The quality checks on a warehouse laid out as dlt leaves it, on DuckDB and on PostgreSQL: each
+judges the newest load, counts live records across loads, and links its Data Docs page. The checks
+read through ``Warehouse.read()`` as they do in a run, and remember what they judged in an
+operational store of the test's own."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -7,51 +9,113 @@ from urllib.parse import urlparse
 
 import dagster as dg
 import duckdb
+import psycopg2
 import pytest
 
 from pipeline.quality.checks import RAW_TABLES, evaluate_freshness, evaluate_live_rows, evaluate_raw_batch
+from pipeline.state import StateStore
+from pipeline.warehouse import Warehouse
 
 NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
 PAST = NOW - timedelta(days=3)
 CONTACTS = next(raw for raw in RAW_TABLES if (raw.schema, raw.table) == ("raw_crm", "contacts"))
 
 
-@pytest.fixture
-def db():
-    with duckdb.connect() as connection:
-        connection.execute("create schema raw_crm")
-        connection.execute("""create table raw_crm._dlt_loads (load_id varchar, schema_name varchar, status bigint,
-                                                                  inserted_at timestamptz)""")
-        connection.execute("""create table raw_crm.contacts (id varchar, created_at timestamptz, updated_at timestamptz,
-                              createdate timestamptz, archived boolean, email varchar, lifecyclestage varchar,
-                              hs_lead_status varchar, _dlt_load_id varchar)""")
-        connection.execute("""create table raw_crm.quarantine (object_type varchar, record_id varchar, reason varchar,
-                                                                  _dlt_load_id varchar)""")
-        yield connection
+def write(warehouse: Warehouse, sql: str, *rows: list) -> None:
+    """Runs ``sql``, once per row of parameters if any (``?`` marks each), on a writable connection
+    of the engine's own, as dlt writes; committed and closed before the checks read, since DuckDB
+    opens no read-only connection to a file that a writer in the same process holds."""
+    if warehouse.target == "duckdb":
+        connection = duckdb.connect(str(warehouse.duckdb_path))
+        cursor = connection
+    else:
+        connection = psycopg2.connect(host=warehouse.pg_host, dbname=warehouse.pg_database, user=warehouse.pg_user)
+        cursor, sql = connection.cursor(), sql.replace("?", "%s")
+    try:
+        if rows:
+            cursor.executemany(sql, rows)
+        else:
+            cursor.execute(sql)
+        connection.commit()
+    finally:
+        connection.close()
 
 
-def load(db, load_id: str, ids, *, archived=False, stage="lead", created=PAST, loaded_at=NOW):
-    """One dlt load merging ``ids`` into raw_crm.contacts."""
-    db.execute("delete from raw_crm.contacts where id in (select unnest(?))", [[str(i) for i in ids]])
-    db.executemany(
-        "insert into raw_crm.contacts values (?, ?, ?, ?, ?, ?, ?, 'NEW', ?)",
-        [[str(i), created, PAST, created, archived, f"p{i}@example.com", stage, load_id] for i in ids],
+def create_loads_table(warehouse: Warehouse, schema: str) -> None:
+    write(
+        warehouse,
+        f"create table {schema}._dlt_loads (load_id varchar, schema_name varchar, status bigint, "
+        "inserted_at timestamptz)",
     )
-    db.execute("insert into raw_crm._dlt_loads values (?, 'crm', 0, ?)", [load_id, loaded_at])
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request, tmp_path, new_postgres_database) -> Warehouse:
+    """An empty raw_crm as dlt creates it, in a DuckDB file or a PostgreSQL database of the test's own."""
+    if request.param == "duckdb":
+        warehouse = Warehouse("duckdb", tmp_path / "warehouse.duckdb")
+    else:
+        warehouse = Warehouse(
+            "postgres",
+            duckdb_path=tmp_path / "unused.duckdb",
+            pg_host="127.0.0.1",
+            pg_user="postgres",
+            pg_database=new_postgres_database(),
+        )
+    write(warehouse, "create schema raw_crm")
+    create_loads_table(warehouse, "raw_crm")
+    write(
+        warehouse,
+        """create table raw_crm.contacts (id varchar, created_at timestamptz, updated_at timestamptz,
+           createdate timestamptz, archived boolean, email varchar, lifecyclestage varchar,
+           hs_lead_status varchar, _dlt_load_id varchar)""",
+    )
+    write(
+        warehouse,
+        """create table raw_crm.quarantine (object_type varchar, record_id varchar, reason varchar,
+           _dlt_load_id varchar)""",
+    )
+    return warehouse
+
+
+def load(warehouse: Warehouse, load_id: str, ids, *, archived=False, stage="lead", created=PAST, loaded_at=NOW):
+    """One dlt load merging ``ids`` into raw_crm.contacts."""
+    write(warehouse, "delete from raw_crm.contacts where id = ?", *([str(i)] for i in ids))
+    write(
+        warehouse,
+        "insert into raw_crm.contacts values (?, ?, ?, ?, ?, ?, ?, 'NEW', ?)",
+        *([str(i), created, PAST, created, archived, f"p{i}@example.com", stage, load_id] for i in ids),
+    )
+    write(warehouse, "insert into raw_crm._dlt_loads values (?, 'crm', 0, ?)", [load_id, loaded_at])
+
+
+def judge_batch(warehouse: Warehouse, store: StateStore, run_name: str, docs_dir: Path) -> dg.AssetCheckResult:
+    with warehouse.read() as reader:
+        return evaluate_raw_batch(reader, store, CONTACTS, NOW, run_name, docs_dir)
+
+
+def judge_live_rows(warehouse: Warehouse, store: StateStore, run_name: str, docs_dir: Path) -> dg.AssetCheckResult:
+    with warehouse.read() as reader:
+        return evaluate_live_rows(reader, store, CONTACTS, run_name, docs_dir)
+
+
+def judge_freshness(warehouse: Warehouse, run_name: str, docs_dir: Path) -> dg.AssetCheckResult:
+    with warehouse.read() as reader:
+        return evaluate_freshness(reader, NOW, run_name, docs_dir)
 
 
 def failed(result: dg.AssetCheckResult) -> set[tuple[str, str | None]]:
     return {(f["expectation"], f["column"]) for f in result.metadata["failed_expectations"].value}
 
 
-def test_only_the_newest_batch_is_validated_and_its_faults_fail_the_check(db, tmp_path):
-    load(db, "1000.1", range(100), stage="astronaut")  # an old batch with a wave of unknown stages
-    load(db, "1000.2", range(100, 150))
-    clean = evaluate_raw_batch(db, CONTACTS, NOW, "run-1", tmp_path)
+def test_only_the_newest_batch_is_validated_and_its_faults_fail_the_check(warehouse, state_store, tmp_path):
+    load(warehouse, "1000.1", range(100), stage="astronaut")  # an old batch with a wave of unknown stages
+    load(warehouse, "1000.2", range(100, 150))
+    clean = judge_batch(warehouse, state_store, "run-1", tmp_path)
     assert clean.passed and clean.metadata["rows_validated"].value == 50
 
-    load(db, "1000.3", range(150, 200), stage="astronaut")
-    unknown_stage = evaluate_raw_batch(db, CONTACTS, NOW, "run-2", tmp_path)
+    load(warehouse, "1000.3", range(150, 200), stage="astronaut")
+    unknown_stage = judge_batch(warehouse, state_store, "run-2", tmp_path)
     assert not unknown_stage.passed and unknown_stage.severity == dg.AssetCheckSeverity.ERROR
     assert failed(unknown_stage) == {("expect_column_values_to_be_in_set", "lifecyclestage")}
     assert {
@@ -62,85 +126,99 @@ def test_only_the_newest_batch_is_validated_and_its_faults_fail_the_check(db, tm
     } in unknown_stage.metadata["failing_rows_sample"].value
     assert "lifecyclestage" in unknown_stage.description
 
-    load(db, "1000.4", range(200, 250), created=NOW + timedelta(days=1))
-    assert failed(evaluate_raw_batch(db, CONTACTS, NOW, "run-3", tmp_path)) == {
+    load(warehouse, "1000.4", range(200, 250), created=NOW + timedelta(days=1))
+    assert failed(judge_batch(warehouse, state_store, "run-3", tmp_path)) == {
         ("expect_column_values_to_be_between", "createdate"),
         ("expect_column_pair_values_a_to_be_greater_than_b", None),
     }
 
-    load(db, "1000.5", range(250, 300))
-    db.execute("insert into raw_crm.contacts select * from raw_crm.contacts where id = '251'")
-    duplicated = evaluate_raw_batch(db, CONTACTS, NOW, "run-4", tmp_path)
+    load(warehouse, "1000.5", range(250, 300))
+    write(warehouse, "insert into raw_crm.contacts select * from raw_crm.contacts where id = '251'")
+    duplicated = judge_batch(warehouse, state_store, "run-4", tmp_path)
     assert failed(duplicated) == {("expect_column_values_to_be_unique", "id")}
 
-    load(db, "1000.6", range(300, 350))
-    assert evaluate_raw_batch(db, CONTACTS, NOW, "run-5", tmp_path).passed  # fixed data clears the check
+    load(warehouse, "1000.6", range(300, 350))
+    assert judge_batch(warehouse, state_store, "run-5", tmp_path).passed  # fixed data clears the check
 
 
-def test_a_batch_that_passed_is_not_validated_again_and_one_that_failed_keeps_failing(db, tmp_path):
-    load(db, "1000.1", range(50))
-    assert evaluate_raw_batch(db, CONTACTS, NOW, "run-1", tmp_path).metadata["rows_validated"].value == 50
-    again = evaluate_raw_batch(db, CONTACTS, NOW, "run-2", tmp_path)  # nothing new was loaded
+def test_a_batch_that_passed_is_not_validated_again_and_one_that_failed_keeps_failing(warehouse, state_store, tmp_path):
+    load(warehouse, "1000.1", range(50))
+    assert judge_batch(warehouse, state_store, "run-1", tmp_path).metadata["rows_validated"].value == 50
+    again = judge_batch(warehouse, state_store, "run-2", tmp_path)  # nothing new was loaded
     assert again.passed and again.metadata["rows_validated"].value == 0
 
-    load(db, "1000.2", range(50, 60), stage="astronaut")
-    assert not evaluate_raw_batch(db, CONTACTS, NOW, "run-3", tmp_path).passed
-    still = evaluate_raw_batch(db, CONTACTS, NOW, "run-4", tmp_path)
+    load(warehouse, "1000.2", range(50, 60), stage="astronaut")
+    assert not judge_batch(warehouse, state_store, "run-3", tmp_path).passed
+    still = judge_batch(warehouse, state_store, "run-4", tmp_path)
     assert not still.passed and still.metadata["rows_validated"].value == 10
 
 
-def test_quarantined_records_are_reported_apart_from_the_batch(db, tmp_path):
-    load(db, "1000.1", range(10))
-    db.executemany(
+def test_quarantined_records_are_reported_apart_from_the_batch(warehouse, state_store, tmp_path):
+    load(warehouse, "1000.1", range(10))
+    write(
+        warehouse,
         "insert into raw_crm.quarantine values (?, ?, 'createdate: not a datetime', '1000.1')",
-        [["contacts", "90"], ["contacts", "91"], ["deals", "7"]],
+        ["contacts", "90"],
+        ["contacts", "91"],
+        ["deals", "7"],
     )
-    result = evaluate_raw_batch(db, CONTACTS, NOW, "run-1", tmp_path)
+    result = judge_batch(warehouse, state_store, "run-1", tmp_path)
     assert result.passed
     assert (result.metadata["quarantined_in_batch"].value, result.metadata["rows_validated"].value) == (2, 10)
 
 
-def test_the_check_links_its_data_docs_page(db, tmp_path):
-    load(db, "1000.1", range(10), stage="astronaut")
-    result = evaluate_raw_batch(db, CONTACTS, NOW, "run-7", tmp_path / "docs")
+def test_the_check_links_its_data_docs_page(warehouse, state_store, tmp_path):
+    load(warehouse, "1000.1", range(10), stage="astronaut")
+    result = judge_batch(warehouse, state_store, "run-7", tmp_path / "docs")
     page = Path(urlparse(result.metadata["data_docs"].value).path)
     assert page.is_file() and page.is_relative_to(tmp_path / "docs")
     assert "run-7" in page.parts and "astronaut" in page.read_text()
 
 
-def test_a_sixty_percent_drop_in_live_contacts_fails_until_they_are_back(db, tmp_path):
-    load(db, "1000.1", range(100))
-    assert evaluate_live_rows(db, CONTACTS, "run-1", tmp_path).passed
+def test_a_table_with_no_dlt_loads_beside_it_is_not_passed_as_validated(warehouse, state_store, tmp_path):
+    """Rows but no record of a completed load: the checks looked in the wrong place, or dlt wrote
+    nothing it finished. Passing on the zero rows they found would hide that."""
+    load(warehouse, "1000.1", range(10), stage="astronaut")
+    write(warehouse, "drop table raw_crm._dlt_loads")
+    for result in (
+        judge_batch(warehouse, state_store, "run-1", tmp_path),
+        judge_live_rows(warehouse, state_store, "run-1", tmp_path),
+    ):
+        assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+        assert result.description.startswith("nothing validated")
+        assert result.metadata["rows_validated"].value == 0
 
-    load(db, "1000.2", range(60), archived=True)  # 60 of 100 contacts archived in one load
-    drop = evaluate_live_rows(db, CONTACTS, "run-2", tmp_path)
+
+def test_a_sixty_percent_drop_in_live_contacts_fails_until_they_are_back(warehouse, state_store, tmp_path):
+    load(warehouse, "1000.1", range(100))
+    assert judge_live_rows(warehouse, state_store, "run-1", tmp_path).passed
+
+    load(warehouse, "1000.2", range(60), archived=True)  # 60 of 100 contacts archived in one load
+    drop = judge_live_rows(warehouse, state_store, "run-2", tmp_path)
     assert not drop.passed and drop.severity == dg.AssetCheckSeverity.ERROR
     assert (drop.metadata["live_rows"].value, drop.metadata["previous_live_rows"].value) == (40, 100)
 
-    load(db, "1000.3", [99])  # a later load does not make the drop the new normal
-    assert not evaluate_live_rows(db, CONTACTS, "run-3", tmp_path).passed
+    load(warehouse, "1000.3", [99])  # a later load does not make the drop the new normal
+    assert not judge_live_rows(warehouse, state_store, "run-3", tmp_path).passed
 
-    load(db, "1000.4", range(60))  # restored
-    restored = evaluate_live_rows(db, CONTACTS, "run-4", tmp_path)
+    load(warehouse, "1000.4", range(60))  # restored
+    restored = judge_live_rows(warehouse, state_store, "run-4", tmp_path)
     assert restored.passed and restored.metadata["previous_live_rows"].value == 100
 
-    load(db, "1000.5", range(25), archived=True)  # a quarter gone: a warning, nothing stopped
-    quarter = evaluate_live_rows(db, CONTACTS, "run-5", tmp_path)
+    load(warehouse, "1000.5", range(25), archived=True)  # a quarter gone: a warning, nothing stopped
+    quarter = judge_live_rows(warehouse, state_store, "run-5", tmp_path)
     assert not quarter.passed and quarter.severity == dg.AssetCheckSeverity.WARN
 
 
-def test_a_source_not_loaded_for_two_days_fails_freshness(db, tmp_path):
-    db.execute("create schema raw_marketing")
-    db.execute(
-        "create table raw_marketing._dlt_loads (load_id varchar, schema_name varchar, status bigint, "
-        "inserted_at timestamptz)"
-    )
-    db.execute("insert into raw_marketing._dlt_loads values ('1', 'marketing', 0, ?)", [NOW - timedelta(hours=1)])
-    load(db, "1000.1", range(5), loaded_at=NOW - timedelta(days=2))
-    stale = evaluate_freshness(db, NOW, "run-1", tmp_path)
+def test_a_source_not_loaded_for_two_days_fails_freshness(warehouse, tmp_path):
+    write(warehouse, "create schema raw_marketing")
+    create_loads_table(warehouse, "raw_marketing")
+    write(warehouse, "insert into raw_marketing._dlt_loads values ('1', 'marketing', 0, ?)", [NOW - timedelta(hours=1)])
+    load(warehouse, "1000.1", range(5), loaded_at=NOW - timedelta(days=2))
+    stale = judge_freshness(warehouse, "run-1", tmp_path)
     assert not stale.passed and stale.severity == dg.AssetCheckSeverity.ERROR
     assert stale.metadata["hours_since_crm_load"].value == 48.0
 
-    load(db, "1000.2", range(5), loaded_at=NOW - timedelta(minutes=5))
-    fresh = evaluate_freshness(db, NOW, "run-2", tmp_path)
+    load(warehouse, "1000.2", range(5), loaded_at=NOW - timedelta(minutes=5))
+    fresh = judge_freshness(warehouse, "run-2", tmp_path)
     assert fresh.passed  # no website events yet is not a reason to stop

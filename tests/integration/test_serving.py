@@ -3,13 +3,12 @@ previous copy open keeps reading it while the next one is published."""
 
 import duckdb
 
-from pipeline.resources import Warehouse
 from pipeline.serving import publish_marts
 
 
 def test_publishing_replaces_the_copy_atomically_under_an_open_reader(tmp_path):
-    warehouse = Warehouse(path=str(tmp_path / "warehouse.duckdb"))
-    with warehouse.connect() as db:
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as db:
         db.execute("create schema marts; create schema raw_crm")
         db.execute("create table marts.dim_people as select range as person_id from range(3)")
         db.execute("create view marts.people_count as select count(*) as people from marts.dim_people")
@@ -18,7 +17,7 @@ def test_publishing_replaces_the_copy_atomically_under_an_open_reader(tmp_path):
 
     assert publish_marts(warehouse, target, "run-1") == {"dim_people": 3, "people_count": 1}
     reader = duckdb.connect(str(target), read_only=True)
-    with warehouse.connect() as db:
+    with duckdb.connect(str(warehouse)) as db:
         db.execute("insert into marts.dim_people select range from range(3, 10)")
     assert publish_marts(warehouse, target, "run-2")["dim_people"] == 10
 

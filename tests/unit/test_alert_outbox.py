@@ -2,8 +2,6 @@
 
 from datetime import datetime
 
-import duckdb
-
 from pipeline.alerts.channels import ChannelError, EmailChannel, Notice, slack_blocks
 from pipeline.alerts.notices import sla_notice
 from pipeline.alerts.outbox import MAX_ATTEMPTS, Outbox
@@ -49,8 +47,8 @@ def test_a_notice_carries_person_owner_policy_due_time_and_the_crm_link():
     assert notice.recipients == ("grace@example.com",)
 
 
-def test_a_notice_queued_again_is_delivered_once():
-    outbox, channel = Outbox(duckdb.connect()), Recording()
+def test_a_notice_queued_again_is_delivered_once(state_store):
+    outbox, channel = Outbox(state_store), Recording()
     notice = sla_notice(ROW, None)
     assert outbox.queue([notice], ["webhook"]) == 1
     outbox.deliver([channel])
@@ -59,8 +57,8 @@ def test_a_notice_queued_again_is_delivered_once():
     assert channel.sent == ["h1:at_risk"]
 
 
-def test_a_failed_delivery_is_kept_and_retried_on_the_next_run_then_given_up():
-    outbox = Outbox(duckdb.connect())
+def test_a_failed_delivery_is_kept_and_retried_on_the_next_run_then_given_up(state_store):
+    outbox = Outbox(state_store)
     outbox.queue([sla_notice(ROW, None)], ["webhook"])
     flaky = Recording(failures=1)
     assert outbox.deliver([flaky]).failed == 1
@@ -76,8 +74,8 @@ def test_a_failed_delivery_is_kept_and_retried_on_the_next_run_then_given_up():
     assert outbox.summary() == {"outbox_delivered": 1, "outbox_pending": 0, "outbox_given_up": 1}
 
 
-def test_each_channel_gets_its_own_copy():
-    outbox, slack, webhook = Outbox(duckdb.connect()), Recording("slack"), Recording("webhook")
+def test_each_channel_gets_its_own_copy(state_store):
+    outbox, slack, webhook = Outbox(state_store), Recording("slack"), Recording("webhook")
     outbox.queue([sla_notice(ROW, None)], ["slack", "webhook"])
     outbox.deliver([slack, webhook])
     assert slack.sent == webhook.sent == ["h1:at_risk"]

@@ -1,4 +1,3 @@
-import duckdb
 import pytest
 
 from pipeline.feedback import marketing
@@ -55,8 +54,8 @@ def answered(ledger: Ledger, batch_id: str, outcomes: list[RecordOutcome], statu
     ledger.record_answer(batch_id, status, "COMPLETE", outcomes)
 
 
-def test_ledger_remembers_the_latest_accepted_value_only():
-    ledger = Ledger(duckdb.connect(), system="crm", object_type="contacts")
+def test_ledger_remembers_the_latest_accepted_value_only(state_store):
+    ledger = Ledger(state_store, system="crm", object_type="contacts")
     answered(ledger, "b1", [RecordOutcome(PropertyChange("1", "stage", "mql"), True)])
     answered(ledger, "b2", [RecordOutcome(PropertyChange("1", "stage", "sql"), False, "nope")], 207)
     assert ledger.last_accepted() == {("1", "stage"): "mql"}
@@ -71,8 +70,8 @@ def test_whole_floats_are_sent_as_the_systems_store_them():
     ]
 
 
-def test_a_value_refused_max_attempts_times_is_held_back_until_it_changes():
-    ledger = Ledger(duckdb.connect(), system="crm", object_type="contacts")
+def test_a_value_refused_max_attempts_times_is_held_back_until_it_changes(state_store):
+    ledger = Ledger(state_store, system="crm", object_type="contacts")
     refused = PropertyChange("1", "stage", "mql")
     for attempt in range(MAX_ATTEMPTS):
         assert ledger.plan([{"id": 1, "stage": "mql"}], "id", WRITABLE).changes == [refused]
@@ -124,33 +123,29 @@ class RecordingTarget:
         return {key: value for key, value in self.held.items() if key in {(c.record_id, c.property) for c in changes}}
 
 
-def test_a_dry_run_sends_nothing_and_leaves_the_ledger_alone():
-    db = duckdb.connect()
+def test_a_dry_run_sends_nothing_and_leaves_the_ledger_alone(state_store):
     target = RecordingTarget({"1", "2"})
-    summary, plan = write_back(
-        target, Ledger(db, "crm", "contacts"), [{"id": 1, "stage": "mql", "score": 3}], dry_run=True
-    )
+    ledger = Ledger(state_store, "crm", "contacts")
+    summary, plan = write_back(target, ledger, [{"id": 1, "stage": "mql", "score": 3}], dry_run=True)
     assert target.sent == [] and summary.dry_run and summary.changes_planned == 2 == len(plan.changes)
-    assert db.execute("select count(*) from writeback.batches").fetchone()[0] == 0
+    assert ledger.summary()["ledger_batches"] == 0
 
 
-def test_a_second_run_sends_nothing_and_a_refused_record_is_retried():
-    db = duckdb.connect()
+def test_a_second_run_sends_nothing_and_a_refused_record_is_retried(state_store):
     target = RecordingTarget({"1", "2", "3"})
     desired = [{"id": i, "stage": "mql", "score": i} for i in (1, 2, 3, 4)]
-    first, _ = write_back(target, Ledger(db, "crm", "contacts"), desired)
+    first, _ = write_back(target, Ledger(state_store, "crm", "contacts"), desired)
     assert (first.records_sent, first.batches, first.records_accepted, first.records_refused) == (4, 2, 3, 1)
     target.sent.clear()
-    again, _ = write_back(target, Ledger(db, "crm", "contacts"), desired)
+    again, _ = write_back(target, Ledger(state_store, "crm", "contacts"), desired)
     assert [[c.record_id for c in batch] for batch in target.sent] == [["4", "4"]]
     assert again.records_refused == 1
 
 
-def test_a_batch_whose_answer_was_lost_is_settled_by_reading_back():
+def test_a_batch_whose_answer_was_lost_is_settled_by_reading_back(state_store):
     """A run killed after sending but before recording: what arrived is accepted, not sent again."""
-    db = duckdb.connect()
     target = RecordingTarget({"1", "2"})
-    ledger = Ledger(db, "crm", "contacts")
+    ledger = Ledger(state_store, "crm", "contacts")
     arrived = [PropertyChange("1", "stage", "mql")]
     ledger.record_sending("lost", None, [*arrived, PropertyChange("2", "stage", "mql")])
     target.held[("1", "stage")] = "mql"  # the system got record 1 before the run died
