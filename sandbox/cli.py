@@ -261,23 +261,41 @@ def bench(
         typer.Option(help="Run only these parts, comma-separated: ingest, sync, writeback, latency (default: all)."),
     ] = None,
     latency_events: Annotated[int, typer.Option(min=1, help="Leads handed to sales per latency measurement.")] = 50,
+    target: Annotated[
+        str,
+        typer.Option(
+            help="The warehouse the runs use: duckdb (a file in each run's data home) or postgres (a database "
+            "of each run's own on the server HANDOFF_PG_* names)."
+        ),
+    ] = "duckdb",
 ) -> None:
     """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs,
     write-back throughput, and webhook-to-feedback latency through a running daemon and intake.
     Prints a table and writes it as JSON to <data home>/reports/bench-<scale>.json."""
 
-    from sandbox.bench.company import BenchCompany, BenchLimits
+    from pipeline.warehouse import WarehouseUnavailable
+    from sandbox.bench.company import BenchCompany, BenchLimits, BenchWarehouse
     from sandbox.bench.measurements import PARTS, Bench, run_bench
     from sandbox.bench.report import BenchReport
     from sandbox.simulation import SCALES
 
     if scale not in SCALES:
         raise typer.BadParameter(f"choose one of {', '.join(SCALES)}", param_hint="--scale")
+    if target not in ("duckdb", "postgres"):
+        raise typer.BadParameter("choose duckdb or postgres", param_hint="--target")
     parts = frozenset(only.split(",")) if only else PARTS
     if not parts <= PARTS:
         raise typer.BadParameter(f"choose from {', '.join(sorted(PARTS))}", param_hint="--only")
     home = DataHome.from_env().prepare()
-    compared_file = home.reports / f"bench-{compare}.json"
+    warehouse = BenchWarehouse.of(target, load_settings())
+    try:
+        warehouse.check()
+    except WarehouseUnavailable as error:
+        console.print(str(error), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    # Reports per target, side by side: bench-small.json (DuckDB), bench-small-postgres.json.
+    suffix = "" if target == "duckdb" else f"-{target}"
+    compared_file = home.reports / f"bench-{compare}{suffix}.json"
     compared = json.loads(compared_file.read_text()) if compare and compared_file.exists() else None
     stop_on_ctrl_c_and_sigterm()
     with console.status(f"Preparing the {scale} company (seed {seed})…"):
@@ -289,8 +307,9 @@ def bench(
         runs=runs,
         limits=limits.as_json(),
         company={"people": SCALES[scale], "records": company.counts()},
+        target=target,
     )
-    log = home.reports / f"bench-{scale}.log"
+    log = home.reports / f"bench-{scale}{suffix}.log"
     try:
         with open(log, "w") as output, console.status("Benchmarking…") as status:
             run_bench(
@@ -299,6 +318,7 @@ def bench(
                     company,
                     limits,
                     report,
+                    warehouse,
                     output,
                     lambda doing: status.update(f"Benchmarking the {scale} company: {doing}…"),
                     parts,
@@ -310,7 +330,7 @@ def bench(
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted; nothing was reported.[/yellow]")
         raise typer.Exit(130) from None
-    report_file = home.reports / f"bench-{scale}.json"
+    report_file = home.reports / f"bench-{scale}{suffix}.json"
     report.save(report_file)
     console.print(report.table())
     console.print(f"Report: {report_file}; output of the measured runs: {log}")

@@ -1,5 +1,7 @@
 """The operational store's tables, as the code reads and writes them. Their history is in
-``migrations/versions``: a change here goes with a new migration there."""
+``migrations/versions``: a change here goes with a new migration there. The migrations spell their
+tables out again on purpose: a migration is a record of what was done, and must not change when
+this file does."""
 
 import sqlalchemy as sa
 
@@ -62,14 +64,22 @@ alert_outbox = sa.Table(
     sa.Column("delivered_at", sa.DateTime),
 )
 
+
+def _raw_load() -> list[sa.Column]:
+    """The raw table and the dlt load a quality row is about."""
+    return [
+        sa.Column("schema_name", sa.String, primary_key=True),
+        sa.Column("table_name", sa.String, primary_key=True),
+        sa.Column("load_id", sa.String, primary_key=True),
+    ]
+
+
 # Which raw batches the quality gate judged, and the live records counted after each load
 # (pipeline.quality.checks).
 quality_validated_batches = sa.Table(
     "quality_validated_batches",
     metadata,
-    sa.Column("schema_name", sa.String, primary_key=True),
-    sa.Column("table_name", sa.String, primary_key=True),
-    sa.Column("load_id", sa.String, primary_key=True),
+    *_raw_load(),
     sa.Column("critical", sa.Boolean, nullable=False),
     sa.Column("validated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -77,9 +87,7 @@ quality_validated_batches = sa.Table(
 quality_live_row_counts = sa.Table(
     "quality_live_row_counts",
     metadata,
-    sa.Column("schema_name", sa.String, primary_key=True),
-    sa.Column("table_name", sa.String, primary_key=True),
-    sa.Column("load_id", sa.String, primary_key=True),
+    *_raw_load(),
     sa.Column("live_rows", sa.BigInteger, nullable=False),
     sa.Column("accepted", sa.Boolean, nullable=False),
     sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),

@@ -13,17 +13,19 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import IO
 
 import httpx
+import sqlalchemy as sa
 
 from pipeline.ingest.crm import REQUESTS_PER_10S_VARIABLE
 from pipeline.ingest.marketing import CALLS_PER_20S_VARIABLE
-from pipeline.settings import DataHome
+from pipeline.settings import DataHome, Settings
+from pipeline.warehouse import Warehouse
 from sandbox.app import CRM_PREFIX
 from sandbox.dataset import Dataset, iso
 from sandbox.faults import Faults, Limits
@@ -36,15 +38,53 @@ from sandbox.webhooks import WebhookSender, WebhookSettings
 from sandbox.website import export_web_events
 
 # Settings a measured process must not inherit: they would point it at other systems, or at another
-# warehouse than the embedded DuckDB file the benchmark measures, one per run.
+# warehouse or operational store than the one the benchmark gives each run (``BenchWarehouse``).
 FOREIGN_SETTINGS = (
     "HANDOFF_CRM_",
     "HANDOFF_MARKETING_",
     "HANDOFF_OWNER_CALENDARS",
     "HANDOFF_DBT_TARGET",
     "HANDOFF_PG_",
+    "HANDOFF_STATE_URL",
     "DAGSTER_HOME",
 )
+
+
+@dataclass(frozen=True)
+class BenchWarehouse:
+    """The warehouse the measured processes use: the DuckDB file in each run's data home, or a
+    PostgreSQL database of each run's own on the server ``HANDOFF_PG_*`` names (created empty, as
+    the DuckDB file starts)."""
+
+    target: str
+    server: Warehouse
+
+    @classmethod
+    def of(cls, target: str, settings: Settings) -> BenchWarehouse:
+        return cls(target, replace(Warehouse.of(settings), target=target))
+
+    def check(self) -> None:
+        """Fail now, naming the setting, if the runs could not use the warehouse."""
+        self.server.check_reachable()
+
+    def fresh(self, purpose: str) -> dict[str, str]:
+        """The settings of an empty warehouse for the run serving ``purpose``."""
+        if self.target == "duckdb":
+            return {"HANDOFF_DBT_TARGET": "duckdb"}
+        database = f"handoff_bench_{purpose}"
+        engine = sa.create_engine(self.server.url(), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        with engine.connect() as server:
+            server.execute(sa.text(f"drop database if exists {database} with (force)"))
+            server.execute(sa.text(f"create database {database}"))
+        engine.dispose()
+        return {
+            "HANDOFF_DBT_TARGET": "postgres",
+            "HANDOFF_PG_HOST": self.server.pg_host,
+            "HANDOFF_PG_PORT": str(self.server.pg_port),
+            "HANDOFF_PG_USER": self.server.pg_user,
+            "HANDOFF_PG_PASSWORD": self.server.pg_password,
+            "HANDOFF_PG_DATABASE": database,
+        }
 
 
 @dataclass(frozen=True)
@@ -130,6 +170,7 @@ class ServedCompany:
     company: BenchCompany
     home: DataHome
     limits: BenchLimits
+    warehouse: dict[str, str]  # the settings of the run's warehouse (``BenchWarehouse.fresh``)
 
     @property
     def state_dir(self) -> Path:
@@ -153,6 +194,7 @@ class ServedCompany:
             "HANDOFF_HOME": str(self.home.root),
             "HANDOFF_CONNECTION_FILE": str(self.connection_file),
             "HANDOFF_WEB_EVENT_DIRS": os.pathsep.join(web_folders),
+            **self.warehouse,
             **self.limits.client_environment(),
         }
 
@@ -191,11 +233,14 @@ class ServedCompany:
 
 
 @contextlib.contextmanager
-def served_company(company: BenchCompany, home: Path, limits: BenchLimits, output: IO) -> Iterator[ServedCompany]:
+def served_company(
+    company: BenchCompany, home: Path, limits: BenchLimits, warehouse: BenchWarehouse, output: IO
+) -> Iterator[ServedCompany]:
     """A fresh copy of the company, served under ``limits`` from a process of its own (so serving
-    does not compete with the measured process for an interpreter), with ``home`` emptied for it."""
+    does not compete with the measured process for an interpreter), with ``home`` and an empty
+    warehouse for it."""
     shutil.rmtree(home, ignore_errors=True)
-    served = ServedCompany(company, DataHome(home), limits)
+    served = ServedCompany(company, DataHome(home), limits, warehouse.fresh(home.name))
     served.state_dir.mkdir(parents=True)
     shutil.copyfile(company.store, served.state_dir / "sandbox.sqlite")
     serve_options = ["--scale", company.scale, "--seed", str(company.seed), "--faults", limits.fault_spec]

@@ -24,7 +24,7 @@ import httpx
 
 from pipeline.feedback.assets import WRITEBACKS
 from pipeline.settings import DataHome, load_settings
-from sandbox.bench.company import BenchCompany, BenchLimits, ServedCompany, served_company
+from sandbox.bench.company import BenchCompany, BenchLimits, BenchWarehouse, ServedCompany, served_company
 from sandbox.bench.latency import (
     HANDOVER_GAP_S,
     company_sending_webhooks,
@@ -54,6 +54,7 @@ class Bench:
     company: BenchCompany
     limits: BenchLimits
     report: BenchReport
+    warehouse: BenchWarehouse
     output: IO  # where measured processes and the sandbox write
     status: Callable[[str], None]
     parts: frozenset[str] = PARTS  # which of the benchmark's parts to run
@@ -61,7 +62,11 @@ class Bench:
 
     def served(self, purpose: str, limits: BenchLimits | None = None) -> AbstractContextManager[ServedCompany]:
         return served_company(
-            self.company, self.home.root / "bench" / "runs" / purpose, limits or self.limits, self.output
+            self.company,
+            self.home.root / "bench" / "runs" / purpose,
+            limits or self.limits,
+            self.warehouse,
+            self.output,
         )
 
     def measured(self, served: ServedCompany, task: str, system: str = "all") -> Measured:

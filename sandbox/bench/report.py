@@ -209,6 +209,7 @@ class BenchReport:
     runs: int
     limits: dict
     company: dict
+    target: str = "duckdb"  # the warehouse the runs used
     machine: dict = field(default_factory=machine)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     figures: dict[str, Figure] = field(default_factory=figure_catalog)
@@ -237,6 +238,7 @@ class BenchReport:
             "scale": self.scale,
             "seed": self.seed,
             "runs": self.runs,
+            "target": self.target,
             "started_at": self.started_at,
             "machine": self.machine,
             "limits": self.limits,
@@ -252,7 +254,7 @@ class BenchReport:
     def table(self) -> Table:
         limits = self.limits
         table = Table(
-            title=f"handoff bench: the {self.scale} company (seed {self.seed}), "
+            title=f"handoff bench: the {self.scale} company (seed {self.seed}) on {self.target}, "
             f"median of {self.runs} run{'s' if self.runs > 1 else ''}",
             caption=f"{self.machine['cpus']} CPUs, {self.machine['memory_gb']} GB memory, load average "
             f"{self.machine['load_average_at_start']} at the start. Rate limits: "

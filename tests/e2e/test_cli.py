@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
+import psycopg2
 
 from pipeline.services import free_port
 from pipeline.settings import PROJECT_DIR
@@ -127,3 +128,15 @@ def test_a_warehouse_that_cannot_be_used_stops_sync_and_the_code_location_before
 
     unknown = run([*HANDOFF, "sync"], tmp_path, env_overrides={"HANDOFF_DBT_TARGET": "snowflake"})
     assert unknown.returncode == 2 and "HANDOFF_DBT_TARGET" in unknown.stdout
+
+    # A user who may log in but not create the schemas dlt and dbt write.
+    admin = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(
+        "do $$ begin create role handoff_without_rights login; exception when duplicate_object then null; end $$"
+    )
+    admin.close()
+    without_rights = {"HANDOFF_DBT_TARGET": "postgres", "HANDOFF_PG_USER": "handoff_without_rights"}
+    lacking = run([*HANDOFF, "sync", "--connection-file", str(company)], tmp_path, env_overrides=without_rights)
+    assert lacking.returncode == 2, lacking.stdout + lacking.stderr
+    assert "may not create schemas" in lacking.stdout and "HANDOFF_PG_USER" in lacking.stdout

@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 
+import psycopg2
+import pytest
+
 from pipeline.settings import PROJECT_DIR
 from sandbox.bench.worker import WRITEBACK_PASSES
 
@@ -14,8 +17,10 @@ GROWTH = ["growth.crm.full_load", "growth.marketing.full_load", "growth.web.full
 LATENCY_EVENTS = 3
 
 
-def bench(tmp_path, *options: str) -> tuple[dict, str]:
-    env = {**os.environ, "HANDOFF_HOME": str(tmp_path), "COLUMNS": "200"}
+def bench(
+    tmp_path, *options: str, report_name: str = "bench-tiny.json", settings: dict[str, str] | None = None
+) -> tuple[dict, str]:
+    env = {**os.environ, "HANDOFF_HOME": str(tmp_path), "COLUMNS": "200", **(settings or {})}
     run = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "bench", "--scale", "tiny", "--runs", "1", *options],
         cwd=PROJECT_DIR,
@@ -25,7 +30,7 @@ def bench(tmp_path, *options: str) -> tuple[dict, str]:
         timeout=900,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    report = json.loads((tmp_path / "reports" / "bench-tiny.json").read_text())
+    report = json.loads((tmp_path / "reports" / report_name).read_text())
     assert (
         report["limits"]["sandbox"]["crm_requests_per_10s"] == 100 * report["limits"]["vendors"]["crm_requests_per_10s"]
     )
@@ -36,6 +41,13 @@ def bench(tmp_path, *options: str) -> tuple[dict, str]:
         figure = report["figures"][key]
         assert figure["status"] == "not measured yet" and "SLA clock" in figure["reason"] and figure["value"] is None
     return report["figures"], run.stdout
+
+
+def drop_database(name: str) -> None:
+    admin = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"drop database if exists {name} with (force)")
+    admin.close()
 
 
 def measured(figures: dict, prefixes: tuple[str, ...]) -> dict:
@@ -68,8 +80,19 @@ def test_bench_measures_loads_downloads_incremental_loads_and_the_write_back(tmp
     assert "load ÷ download-only" in stdout
 
 
-def test_bench_measures_full_and_incremental_syncs_and_their_checks(tmp_path):
-    figures, _ = bench(tmp_path, "--only", "sync")
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_bench_measures_full_and_incremental_syncs_and_their_checks(tmp_path, target, new_postgres_database):
+    """On each warehouse target, each report beside the other's."""
+    report_name = "bench-tiny.json" if target == "duckdb" else "bench-tiny-postgres.json"
+    # The runs' databases are made on the server the PostgreSQL settings name, reached through one
+    # of the test's own.
+    server = {"HANDOFF_PG_DATABASE": new_postgres_database()} if target == "postgres" else {}
+    try:
+        figures, _ = bench(tmp_path, "--only", "sync", "--target", target, report_name=report_name, settings=server)
+    finally:
+        if target == "postgres":
+            drop_database("handoff_bench_sync")
+    assert (tmp_path / "bench" / "runs" / "sync" / "warehouse.duckdb").exists() == (target == "duckdb")
     syncs = measured(figures, ("sync.",))
     assert {"sync.full.seconds", "sync.incremental.0.1pct.share", "sync.incremental.1pct.checks_share"} <= set(syncs)
     assert all(figures[key]["value"] < 100 for key in syncs if key.endswith("checks_share"))

@@ -13,6 +13,15 @@ branch_labels = None
 depends_on = None
 
 
+def _raw_load() -> list[sa.Column]:
+    """The raw table and the dlt load a quality row is about."""
+    return [
+        sa.Column("schema_name", sa.String, primary_key=True),
+        sa.Column("table_name", sa.String, primary_key=True),
+        sa.Column("load_id", sa.String, primary_key=True),
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "writeback_batches",
@@ -64,17 +73,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "quality_validated_batches",
-        sa.Column("schema_name", sa.String, primary_key=True),
-        sa.Column("table_name", sa.String, primary_key=True),
-        sa.Column("load_id", sa.String, primary_key=True),
+        *_raw_load(),
         sa.Column("critical", sa.Boolean, nullable=False),
         sa.Column("validated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
         "quality_live_row_counts",
-        sa.Column("schema_name", sa.String, primary_key=True),
-        sa.Column("table_name", sa.String, primary_key=True),
-        sa.Column("load_id", sa.String, primary_key=True),
+        *_raw_load(),
         sa.Column("live_rows", sa.BigInteger, nullable=False),
         sa.Column("accepted", sa.Boolean, nullable=False),
         sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
