@@ -19,6 +19,7 @@ from rich.table import Table
 from pipeline.settings import (
     DBT_PROJECT_DIR,
     PROJECT_DIR,
+    WAREHOUSE_POOL,
     DataHome,
     MissingConnectionError,
     Settings,
@@ -118,6 +119,17 @@ def reachable_warehouse(settings: Settings, with_state: bool = False):
     return warehouse
 
 
+def wait_for_the_warehouse(home: DataHome) -> None:
+    """Wait until no run writes the DuckDB warehouse: DuckDB lets no process open a file another
+    one writes, and a reader holding it open would fail the next run's load."""
+    import dagster as dg
+
+    from pipeline.recovery import wait_for_pool
+
+    with dg.DagsterInstance.get() as instance:
+        wait_for_pool(instance, WAREHOUSE_POOL, tell_waiting)
+
+
 def tell_waiting(runs) -> None:
     holders = ", ".join(f"run {run.run_id} ({run.job_name}, {run.status.value.lower()})" for run in runs)
     console.print(f"[yellow]Waiting for the warehouse, which {holders} is writing; Ctrl-C stops waiting.[/yellow]")
@@ -167,7 +179,7 @@ def feedback(
         bool,
         typer.Option(
             help="Show what would be written, from the warehouse and the ledger: nothing is sent and the "
-            "ledger is untouched."
+            "ledger gets no new row."
         ),
     ] = False,
     create_missing_properties: Annotated[
@@ -240,26 +252,27 @@ def query(
     ] = QueryFormat.table,
 ) -> None:
     """Run a read-only query against the configured warehouse (DuckDB or PostgreSQL) and print its rows."""
-    import sqlalchemy as sa
-
     from pipeline.query import StatementRefused, as_csv, as_json, plain, refuse_unless_reading
 
     settings = command_settings()
+    home = DataHome.of(settings).prepare()
     warehouse = reachable_warehouse(settings)
     if not warehouse.exists:
         console.print(f"[red]No warehouse at {warehouse.duckdb_path} yet: run `handoff sync` first.[/red]")
         raise typer.Exit(2)
+    if settings.dbt_target == "duckdb":
+        wait_for_the_warehouse(home)
     try:
         with warehouse.read() as reader:
             refuse_unless_reading(sql, reader.engine_name)
-            result = reader.connection.execute(sa.text(sql))
-            columns, rows = list(result.keys()), result.fetchall()
+            try:
+                columns, rows = reader.as_written(sql)
+            except reader.driver_error as error:
+                console.print(f"The warehouse refused the query: {str(error).strip()}", style="red", markup=False)
+                raise typer.Exit(1) from None
     except StatementRefused as refused:
         console.print(f"Refused: {refused}", style="red", markup=False)
         raise typer.Exit(2) from None
-    except sa.exc.DBAPIError as error:
-        console.print(f"The warehouse refused the query: {str(error.orig).strip()}", style="red", markup=False)
-        raise typer.Exit(1) from None
     if output is QueryFormat.json:
         print(as_json(columns, rows))
     elif output is QueryFormat.csv:

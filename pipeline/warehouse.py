@@ -26,11 +26,14 @@ from pipeline.settings import WAREHOUSE_POOL, DataHome, Settings
 SUMMARISED_SCHEMAS = ("raw_crm", "raw_marketing", "raw_web", "raw_reference", "marts")
 
 
-def readers_pool(settings: Settings) -> str | None:
-    """The pool a step that only reads the warehouse claims. DuckDB lets no process open its file
-    while another writes it, so there readers queue with the writers; PostgreSQL readers see the
-    last committed state and never wait for a build."""
-    return WAREHOUSE_POOL if settings.dbt_target == "duckdb" else None
+def readers_pool(settings: Settings, own: str | None = None) -> str | None:
+    """The pool a step that reads the warehouse (and writes only the operational store) claims.
+    DuckDB lets no process open its file while another writes it, so there readers queue with the
+    writers. PostgreSQL readers see the last committed state and never wait for a build; a step
+    that must not run beside another of its kind in a concurrent run (a write-back planning from
+    the ledger, alerts delivering from the outbox) names a pool of its ``own`` (limit 1, as every
+    pool in dagster.yaml)."""
+    return WAREHOUSE_POOL if settings.dbt_target == "duckdb" else own
 
 
 class WarehouseUnavailable(RuntimeError):
@@ -162,6 +165,23 @@ class Reader:
             # of millions of website events would become millions of Python tuples first.
             return result.cursor.df()
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def as_written(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """A statement run as its author wrote it, through the driver with no bind parameters, so
+        ``:name`` and ``%`` mean what they mean in the engine's SQL. Its columns and rows."""
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(sql)
+            return [column[0] for column in cursor.description], list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    @property
+    def driver_error(self) -> type[Exception]:
+        """What the driver raises for a statement the engine refuses."""
+        dbapi = self.connection.dialect.dbapi
+        assert dbapi is not None  # a connected dialect has its driver
+        return dbapi.Error
 
     def has_table(self, schema: str, table: str) -> bool:
         return bool(

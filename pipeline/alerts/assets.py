@@ -141,8 +141,8 @@ def operator_run_failures(context: dg.RunFailureSensorContext):
 
 def build_alert_defs(settings: Settings) -> dg.Definitions:
     # Notices read their models and write the outbox in the operational store: on PostgreSQL they
-    # never wait for a build.
-    pool = readers_pool(settings)
+    # never wait for a build, only for another run delivering from the same outbox.
+    pool = readers_pool(settings, own="alerts")
     digest = daily_digest_job(pool)
     return dg.Definitions(
         assets=[sla_notices_asset(pool)],

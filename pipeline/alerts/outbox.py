@@ -16,15 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline.alerts.channels import Channel, ChannelError, Notice
 from pipeline.state import StateStore
 from pipeline.state.schema import alert_outbox
+from pipeline.state.store import insert_new
 
 MAX_ATTEMPTS = 10
-# Queueing again must change nothing: each store's own insert-or-ignore.
-INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 @dataclass
@@ -59,9 +57,7 @@ class Outbox:
         ]
         with self.store.begin() as connection:
             before = connection.execute(sa.select(sa.func.count()).select_from(alert_outbox)).scalar_one()
-            if rows:
-                insert = INSERTS[connection.dialect.name](alert_outbox).on_conflict_do_nothing()
-                connection.execute(insert, rows)
+            insert_new(connection, alert_outbox, rows)  # queueing again changes nothing
             return connection.execute(sa.select(sa.func.count()).select_from(alert_outbox)).scalar_one() - before
 
     def deliver(self, channels: list[Channel]) -> Delivery:

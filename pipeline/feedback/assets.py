@@ -135,5 +135,8 @@ def writeback_asset(name: str, pool: str | None) -> dg.AssetsDefinition:
 
 def build_feedback_defs(settings: Settings) -> dg.Definitions:
     # A write-back reads its model and writes the ledger in the operational store: on PostgreSQL it
-    # never waits for a build.
-    return dg.Definitions(assets=[writeback_asset(name, readers_pool(settings)) for name in WRITEBACKS])
+    # never waits for a build, only for another run's write-back of the same system, which plans from
+    # the same ledger.
+    return dg.Definitions(
+        assets=[writeback_asset(name, readers_pool(settings, own=f"writeback_{name}")) for name in WRITEBACKS]
+    )

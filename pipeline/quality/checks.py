@@ -27,6 +27,7 @@ from pipeline.resources import StateResource, WarehouseResource
 from pipeline.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, DataHome, Settings
 from pipeline.state import StateStore
 from pipeline.state.schema import quality_live_row_counts, quality_validated_batches
+from pipeline.state.store import upsert
 from pipeline.transform.contract import load_contract
 from pipeline.warehouse import Reader, readers_pool
 
@@ -191,15 +192,16 @@ def evaluate_raw_batch(
     )
     validation = validate(batch, suite, {"now": now}, key_columns=(raw.key,), docs_dir=docs_dir, run_name=run_name)
     with store.begin() as state:
-        state.execute(quality_validated_batches.delete().where(*batch_key))
-        state.execute(
-            quality_validated_batches.insert().values(
-                schema_name=raw.schema,
-                table_name=raw.table,
-                load_id=load_id,
-                critical=validation.critical,
-                validated_at=datetime.now(UTC),
-            )
+        upsert(
+            state,
+            quality_validated_batches,
+            {
+                "schema_name": raw.schema,
+                "table_name": raw.table,
+                "load_id": load_id,
+                "critical": validation.critical,
+                "validated_at": datetime.now(UTC),
+            },
         )
     # Quarantined records never reach the table, so the suite cannot count them again.
     return check_result(validation, load_id=load_id, quarantined_in_batch=_quarantined(reader, raw, load_id))
@@ -278,16 +280,17 @@ def evaluate_live_rows(
         run_name=f"{run_name}-{raw.suite_name}",
     )
     with store.begin() as state:
-        state.execute(quality_live_row_counts.delete().where(*this_table, counts.load_id == load_id))
-        state.execute(
-            quality_live_row_counts.insert().values(
-                schema_name=raw.schema,
-                table_name=raw.table,
-                load_id=load_id,
-                live_rows=live_rows,
-                accepted=not validation.critical,
-                measured_at=datetime.now(UTC),
-            )
+        upsert(
+            state,
+            quality_live_row_counts,
+            {
+                "schema_name": raw.schema,
+                "table_name": raw.table,
+                "load_id": load_id,
+                "live_rows": live_rows,
+                "accepted": not validation.critical,
+                "measured_at": datetime.now(UTC),
+            },
         )
     return check_result(
         validation,
@@ -347,12 +350,12 @@ def evaluate_model(
     return check_result(validation)
 
 
-def raw_batch_check(raw: RawTable, readers_pool: str | None) -> dg.AssetChecksDefinition:
+def raw_batch_check(raw: RawTable, pool: str | None) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey([raw.schema, raw.table]),
         name=f"gx_{raw.suite_name}",
         blocking=True,
-        pool=readers_pool,
+        pool=pool,
         description=f"The newly loaded batch of {raw.schema}.{raw.table} meets expectations/{raw.suite_name}.json.",
     )
     def check_batch(
@@ -365,12 +368,12 @@ def raw_batch_check(raw: RawTable, readers_pool: str | None) -> dg.AssetChecksDe
     return check_batch
 
 
-def live_rows_check(raw: RawTable, readers_pool: str | None) -> dg.AssetChecksDefinition:
+def live_rows_check(raw: RawTable, pool: str | None) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey([raw.schema, raw.table]),
         name=f"gx_{raw.suite_name}__live_rows",
         blocking=True,
-        pool=readers_pool,
+        pool=pool,
         description=f"The live records of {raw.schema}.{raw.table} after this load did not drop "
         "(or jump) out of the bounds in expectations/raw_live_rows.json.",
     )
@@ -384,12 +387,12 @@ def live_rows_check(raw: RawTable, readers_pool: str | None) -> dg.AssetChecksDe
     return check_live_rows
 
 
-def model_check(guarded: GuardedModel, readers_pool: str | None) -> dg.AssetChecksDefinition:
+def model_check(guarded: GuardedModel, pool: str | None) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey([guarded.schema, guarded.model]),
         name=f"gx_{guarded.suite_name}",
         blocking=True,
-        pool=readers_pool,
+        pool=pool,
         description=f"{guarded.schema}.{guarded.model} meets expectations/{guarded.suite_name}.json "
         "before anything is written back or alerted on.",
     )
@@ -400,12 +403,12 @@ def model_check(guarded: GuardedModel, readers_pool: str | None) -> dg.AssetChec
     return check_model
 
 
-def source_freshness_check(readers_pool: str | None) -> dg.AssetChecksDefinition:
+def source_freshness_check(pool: str | None) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(["marts", "fct_handoffs"]),
         name="gx_source_freshness",
         blocking=True,
-        pool=readers_pool,
+        pool=pool,
         description="Every source the handoffs are computed from was loaded recently enough "
         "(expectations/source_freshness.json).",
     )

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from filelock import FileLock
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline.settings import DataHome, Settings
 from pipeline.state import schema
@@ -47,7 +49,9 @@ class StateStore:
 
     def __init__(self, url: str | sa.URL):
         self.url = sa.make_url(url)
-        self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+        # A server that does not answer fails the step in seconds, not after the system's TCP timeout.
+        connect_args = {"connect_timeout": 10} if self.url.get_backend_name() == "postgresql" else {}
+        self.engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
         if self.url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrated = False
@@ -93,6 +97,28 @@ class StateStore:
         self.engine.dispose()
 
 
+# Each store's own insert-or-ignore and insert-or-update.
+_INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def insert_new(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Insert the rows whose primary key is not there yet; the others change nothing."""
+    if rows:
+        connection.execute(_INSERTS[connection.dialect.name](table).on_conflict_do_nothing(), rows)
+
+
+def upsert(connection: sa.Connection, table: sa.Table, row: dict) -> None:
+    """Insert the row, or replace the one with its primary key: two runs judging the same batch at
+    once both succeed, the later one's verdict kept."""
+    key = [column.name for column in table.primary_key]
+    insert = _INSERTS[connection.dialect.name](table).values(row)
+    connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=key, set_={name: value for name, value in row.items() if name not in key}
+        )
+    )
+
+
 def _sqlite_pragmas(connection, _record) -> None:
     # Readers never wait for the writer, and a writer waits for another instead of failing at once.
     cursor = connection.cursor()
@@ -103,16 +129,19 @@ def _sqlite_pragmas(connection, _record) -> None:
 
 def state_url(settings: Settings) -> sa.URL:
     """``HANDOFF_STATE_URL`` if set, else ``state.sqlite`` in the data home."""
-    if settings.state_url is not None:
-        url = sa.make_url(settings.state_url.get_secret_value())
-        # A plain postgresql:// URL would ask SQLAlchemy for psycopg 3; the driver installed is psycopg2.
-        return url.set(drivername="postgresql+psycopg2") if url.drivername in ("postgresql", "postgres") else url
-    return sa.URL.create("sqlite", database=str(DataHome.of(settings).state_store))
+    if settings.state_url is None:
+        return sa.URL.create("sqlite", database=str(DataHome.of(settings).state_store))
+    url = sa.make_url(settings.state_url.get_secret_value())
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StateStoreUnavailable(
+            f"HANDOFF_STATE_URL names a {url.get_backend_name()} database; the operational store is SQLite "
+            "(sqlite:///path/state.sqlite) or PostgreSQL (postgresql://user:password@host:5432/db)."
+        )
+    # A plain postgresql:// URL would ask SQLAlchemy for psycopg 3; the driver installed is psycopg2.
+    return url.set(drivername="postgresql+psycopg2") if url.get_backend_name() == "postgresql" else url
 
 
 _stores: dict[str, StateStore] = {}
-# (store, warehouse) pairs this process has adopted, or found nothing to adopt in.
-_looked_for_warehouse_state: set[tuple[str, Path]] = set()
 
 
 def open_state_store(settings: Settings) -> StateStore:
@@ -125,30 +154,41 @@ def open_state_store(settings: Settings) -> StateStore:
         store = _stores[key] = StateStore(url)
     try:
         store.migrate()
-    except sa.exc.OperationalError as error:
+    except sa.exc.DBAPIError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise StateStoreUnavailable(
             f"The operational store ({store.describe()}) cannot be used: {reason}. Check HANDOFF_STATE_URL, "
             "or unset it for the SQLite file in the data home."
         ) from None
-    warehouse = DataHome.of(settings).warehouse
-    looked = (key, warehouse) in _looked_for_warehouse_state
-    if settings.dbt_target == "duckdb" and not looked and adopt_warehouse_state(store, warehouse) is not None:
-        _looked_for_warehouse_state.add((key, warehouse))
+    if settings.dbt_target == "duckdb":
+        adopt_warehouse_state(store, DataHome.of(settings).warehouse)
     return store
 
 
-def adopt_warehouse_state(store: StateStore, warehouse: Path) -> dict[str, int] | None:
-    """Move the state a DuckDB warehouse kept (schemas ``writeback``, ``alerting``, ``quality``)
-    into the store: rows copied and the warehouse marked adopted in one transaction, then the old
-    schemas dropped. Rows copied per table, empty when there is nothing to adopt; None when the
-    warehouse is open elsewhere, to be looked at by the next step that opens the store."""
-    if not warehouse.exists():
-        return {}
+def adopt_warehouse_state(store: StateStore, warehouse: Path) -> dict[str, int]:
+    """Move the state an older data home kept in its DuckDB warehouse (schemas ``writeback``,
+    ``alerting``, ``quality``) into the store, once per warehouse: rows copied and the warehouse
+    marked in ``adopted_warehouses`` in one transaction, then the old schemas dropped. A warehouse
+    already marked is not opened again; one that does not exist yet is marked at once (what writes
+    it now never writes those schemas). Returns rows copied per table.
+
+    Raises ``StateStoreUnavailable`` when an unmarked warehouse is open in another process: a
+    write-back planned without the old ledger would send every value again."""
+    adopted = schema.adopted_warehouses
+    with store.begin() as state:
+        if state.execute(sa.select(adopted.c.warehouse).where(adopted.c.warehouse == str(warehouse))).first():
+            return {}
+        if not warehouse.exists():
+            state.execute(adopted.insert().values(warehouse=str(warehouse), adopted_at=datetime.now(UTC)))
+            return {}
     try:
         db = duckdb.connect(str(warehouse))
-    except duckdb.Error:
-        return None
+    except duckdb.Error as error:
+        raise StateStoreUnavailable(
+            f"The warehouse {warehouse} may hold the write-back ledger and alert outbox of an older Handoff, "
+            f"to be moved into the operational store before anything is written back, and it is open "
+            f"elsewhere ({error}). Run again once nothing else has it open."
+        ) from None
     try:
         present = {
             f"{table_schema}.{table_name}"
@@ -157,22 +197,14 @@ def adopt_warehouse_state(store: StateStore, warehouse: Path) -> dict[str, int] 
                 list(WAREHOUSE_STATE_SCHEMAS),
             ).fetchall()
         }
-        if not present & set(WAREHOUSE_STATE_TABLES):
-            return {}
         copied: dict[str, int] = {}
         with store.begin() as state:
-            adopted = state.execute(
-                sa.select(schema.adopted_warehouses.c.warehouse).where(
-                    schema.adopted_warehouses.c.warehouse == str(warehouse)
-                )
-            ).first()
-            if adopted is None:
+            already = state.execute(sa.select(adopted.c.warehouse).where(adopted.c.warehouse == str(warehouse)))
+            if already.first() is None:  # another process may have adopted it meanwhile
                 for name, table in WAREHOUSE_STATE_TABLES.items():
                     if name in present:
                         copied[name] = _copy_rows(db, name, table, state)
-                state.execute(
-                    schema.adopted_warehouses.insert().values(warehouse=str(warehouse), adopted_at=datetime.now(UTC))
-                )
+                state.execute(adopted.insert().values(warehouse=str(warehouse), adopted_at=datetime.now(UTC)))
         for old_schema in WAREHOUSE_STATE_SCHEMAS:
             db.execute(f"drop schema if exists {old_schema} cascade")
         return copied
@@ -180,12 +212,17 @@ def adopt_warehouse_state(store: StateStore, warehouse: Path) -> dict[str, int] 
         db.close()
 
 
+def _in_utc(value):
+    # DuckDB hands timestamptz back in the machine's zone; the store keeps UTC.
+    return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
+
+
 def _copy_rows(db: duckdb.DuckDBPyConnection, name: str, table: sa.Table, state: sa.Connection) -> int:
     # Outcome ids are the store's own; the old ones only give the order, which the new ones keep.
     columns = [column.name for column in table.columns if column.name != "outcome_id"]
     order = "order by outcome_id" if table is schema.writeback_record_outcomes else ""
     rows = [
-        dict(zip(columns, row, strict=True))
+        dict(zip(columns, map(_in_utc, row), strict=True))
         for row in db.execute(f"select {', '.join(columns)} from {name} {order}").fetchall()
     ]
     if rows:

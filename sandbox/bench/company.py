@@ -71,12 +71,8 @@ class BenchWarehouse:
         """The settings of an empty warehouse for the run serving ``purpose``."""
         if self.target == "duckdb":
             return {"HANDOFF_DBT_TARGET": "duckdb"}
-        database = f"handoff_bench_{purpose}"
-        engine = sa.create_engine(self.server.url(), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-        with engine.connect() as server:
-            server.execute(sa.text(f"drop database if exists {database} with (force)"))
-            server.execute(sa.text(f"create database {database}"))
-        engine.dispose()
+        database = self._database(purpose)
+        self._on_server(f"drop database if exists {database} with (force)", f"create database {database}")
         return {
             "HANDOFF_DBT_TARGET": "postgres",
             "HANDOFF_PG_HOST": self.server.pg_host,
@@ -85,6 +81,22 @@ class BenchWarehouse:
             "HANDOFF_PG_PASSWORD": self.server.pg_password,
             "HANDOFF_PG_DATABASE": database,
         }
+
+    def drop(self, purpose: str) -> None:
+        """Drop the run's database (the DuckDB file goes with the run's data home)."""
+        if self.target == "postgres":
+            self._on_server(f"drop database if exists {self._database(purpose)} with (force)")
+
+    @staticmethod
+    def _database(purpose: str) -> str:
+        return f"handoff_bench_{purpose}"
+
+    def _on_server(self, *statements: str) -> None:
+        engine = sa.create_engine(self.server.url(), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        with engine.connect() as server:
+            for statement in statements:
+                server.execute(sa.text(statement))
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -249,3 +261,4 @@ def served_company(
             yield served
         finally:
             served.close()
+            warehouse.drop(home.name)

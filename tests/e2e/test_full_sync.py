@@ -311,6 +311,9 @@ def test_handoff_query_reads_the_warehouse_for_people_and_scripts_and_writes_not
     )
     assert as_csv.stdout.splitlines()[0] == "crm_contact_id" and len(as_csv.stdout.splitlines()) == people + 1
 
+    as_written = handoff("query", "select '100%' as share, ':word' as label", "--format", "json")
+    assert json.loads(as_written.stdout) == [{"share": "100%", "label": ":word"}]  # no bind parameters
+
     refused = handoff("query", "delete from marts.dim_people")
     assert refused.returncode == 2 and "Refused: `handoff query` only reads: DELETE refused" in refused.stdout
     # The guard aside, the connection itself cannot write.

@@ -43,11 +43,14 @@ def bench(
     return report["figures"], run.stdout
 
 
-def drop_database(name: str) -> None:
+def database_exists(name: str) -> bool:
     admin = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"drop database if exists {name} with (force)")
-    admin.close()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("select 1 from pg_database where datname = %s", (name,))
+            return cursor.fetchone() is not None
+    finally:
+        admin.close()
 
 
 def measured(figures: dict, prefixes: tuple[str, ...]) -> dict:
@@ -87,12 +90,10 @@ def test_bench_measures_full_and_incremental_syncs_and_their_checks(tmp_path, ta
     # The runs' databases are made on the server the PostgreSQL settings name, reached through one
     # of the test's own.
     server = {"HANDOFF_PG_DATABASE": new_postgres_database()} if target == "postgres" else {}
-    try:
-        figures, _ = bench(tmp_path, "--only", "sync", "--target", target, report_name=report_name, settings=server)
-    finally:
-        if target == "postgres":
-            drop_database("handoff_bench_sync")
+    figures, _ = bench(tmp_path, "--only", "sync", "--target", target, report_name=report_name, settings=server)
     assert (tmp_path / "bench" / "runs" / "sync" / "warehouse.duckdb").exists() == (target == "duckdb")
+    if target == "postgres":  # the run's database went with it
+        assert not database_exists("handoff_bench_sync")
     syncs = measured(figures, ("sync.",))
     assert {"sync.full.seconds", "sync.incremental.0.1pct.share", "sync.incremental.1pct.checks_share"} <= set(syncs)
     assert all(figures[key]["value"] < 100 for key in syncs if key.endswith("checks_share"))
