@@ -119,7 +119,7 @@ def reachable_warehouse(settings: Settings, with_state: bool = False):
     return warehouse
 
 
-def wait_for_the_warehouse(home: DataHome) -> None:
+def wait_for_the_warehouse() -> None:
     """Wait until no run writes the DuckDB warehouse: DuckDB lets no process open a file another
     one writes, and a reader holding it open would fail the next run's load."""
     import dagster as dg
@@ -255,13 +255,13 @@ def query(
     from pipeline.query import StatementRefused, as_csv, as_json, plain, refuse_unless_reading
 
     settings = command_settings()
-    home = DataHome.of(settings).prepare()
+    DataHome.of(settings).prepare()  # the instance whose runs hold the DuckDB warehouse
     warehouse = reachable_warehouse(settings)
     if not warehouse.exists:
         console.print(f"[red]No warehouse at {warehouse.duckdb_path} yet: run `handoff sync` first.[/red]")
         raise typer.Exit(2)
     if settings.dbt_target == "duckdb":
-        wait_for_the_warehouse(home)
+        wait_for_the_warehouse()
     try:
         with warehouse.read() as reader:
             refuse_unless_reading(sql, reader.engine_name)

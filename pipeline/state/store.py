@@ -52,7 +52,7 @@ class StateStore:
         # A server that does not answer fails the step in seconds, not after the system's TCP timeout.
         connect_args = {"connect_timeout": 10} if self.url.get_backend_name() == "postgresql" else {}
         self.engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
-        if self.url.get_backend_name() == "sqlite":
+        if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrated = False
         self._migrating = threading.Lock()
