@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -38,6 +39,11 @@ intake_app = typer.Typer(
     help="The intake service: webhooks from the CRM and marketing automation, website events.", no_args_is_help=True
 )
 app.add_typer(intake_app, name="intake")
+quality_app = typer.Typer(
+    help="The quality gate's stopped batches: what stopped, and the operator's decision to go on.",
+    no_args_is_help=True,
+)
+app.add_typer(quality_app, name="quality")
 # Bound to the terminal now: during a run, stdout (dbt's log stream) goes to a log file instead.
 console = Console(file=sys.stdout)
 
@@ -150,6 +156,14 @@ def print_summary(home: DataHome, summary) -> None:
     if summary.checks_failed:
         checks += f", [red]{len(summary.checks_failed)} failed: {', '.join(summary.checks_failed)}[/red]"
     console.print(f"Checks: {checks}")
+    for name, description in summary.check_descriptions.items():
+        colour = "red" if name in summary.checks_failed else "yellow"
+        console.print(f"  {name}: {description}", style=colour, markup=False, soft_wrap=True)
+    if summary.records_flagged:
+        console.print(
+            f"Records flagged: {summary.records_flagged} broke a rule on their own, kept out of what they would "
+            "corrupt (each with its reason in quality.record_flags); nothing stopped for them"
+        )
     _print_written_back(summary)
     console.print(f"Warehouse: {summary.warehouse}")
     if home.served_marts.exists():
@@ -380,6 +394,58 @@ def up(
     finally:
         services.stop()
     console.print("Stopped.")
+
+
+@quality_app.command("status")
+def quality_status() -> None:
+    """Every raw batch a critical quality failure stopped, and whether it was reloaded or accepted."""
+    from pipeline.quality.checks import stopped_batches
+    from pipeline.state import open_state_store
+
+    settings = command_settings()
+    reachable_warehouse(settings, with_state=True)
+    batches = stopped_batches(open_state_store(settings))
+    if not batches:
+        console.print("No batch was ever stopped.")
+        return
+    table = Table(show_edge=False)
+    for column in ("table", "load", "status", "decided", "verdict / note"):
+        table.add_column(column, overflow="fold")
+    for batch in batches:
+        status = batch["decision"] or "[red]stopped[/red]"
+        decided = f"{batch['decided_by']} at {batch['decided_at']:%Y-%m-%d %H:%M}" if batch["decided_at"] else ""
+        table.add_row(
+            f"{batch['schema_name']}.{batch['table_name']}",
+            batch["load_id"],
+            status,
+            escape(decided),
+            escape(batch["decision_note"] or batch["verdict"] or ""),
+        )
+    console.print(table)
+
+
+@quality_app.command("accept")
+def quality_accept(
+    table: Annotated[str, typer.Argument(help="The raw table, as schema.table (e.g. raw_crm.contacts).")],
+    load_id: Annotated[str, typer.Argument(help="The stopped load, as `handoff quality status` lists it.")],
+    reason: Annotated[str, typer.Option(help="Why the batch may go on as loaded; kept with the decision.")],
+    by: Annotated[str | None, typer.Option(help="Who decides (default: the logged-in user).")] = None,
+) -> None:
+    """Let a stopped batch go on as loaded: the next run's checks pass it and say who accepted it."""
+    import getpass
+
+    from pipeline.quality.checks import NotStopped, accept_stopped_batch
+    from pipeline.state import open_state_store
+
+    settings = command_settings()
+    reachable_warehouse(settings, with_state=True)
+    decided_by = by or getpass.getuser()
+    try:
+        accept_stopped_batch(open_state_store(settings), table, load_id, decided_by, reason)
+    except NotStopped as error:
+        console.print(str(error), style="red", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"Accepted load {load_id} of {table} ({decided_by}: {reason}); the next run goes on with it.")
 
 
 @app.command()

@@ -33,6 +33,8 @@ class SyncSummary:
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
+    check_descriptions: dict[str, str] = field(default_factory=dict)  # of the checks that failed or warned
+    records_flagged: int = 0  # records a check flagged below a wave: set aside, nothing stopped
     written_back: dict[str, dict] = field(default_factory=dict)
     failure: str | None = None
     check_step_seconds: float = 0.0  # in the steps that only evaluate checks (the GX suites)
@@ -114,12 +116,16 @@ def summarize(result: dg.ExecuteInProcessResult, warehouse: Warehouse) -> SyncSu
             summary.rows_loaded[".".join(key.path)] = int(cast(int, metadata["rows_loaded"].value))
     for evaluation in result.get_asset_check_evaluations():
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        flagged = evaluation.metadata.get("records_flagged")
+        summary.records_flagged += int(cast(int, flagged.value)) if flagged is not None else 0
         if evaluation.passed:
             summary.checks_passed += 1
-        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+            continue
+        if evaluation.severity == dg.AssetCheckSeverity.WARN:
             summary.checks_warned.append(name)
         else:
             summary.checks_failed.append(name)
+        summary.check_descriptions[name] = evaluation.description or ""
     summary.check_step_seconds = _check_step_seconds(result)
     failures = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
     if failures:

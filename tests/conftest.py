@@ -75,6 +75,21 @@ def clean_tiny_dataset(tmp_path_factory, company_now):
     return folder
 
 
+# Enough malformed records in the tiny company that each kind of defect appears, on contacts and leads.
+MALFORMED_SHARE_FOR_TESTS = 0.3
+
+
+@pytest.fixture(scope="session")
+def malformed_tiny_dataset(tmp_path_factory, company_now):
+    """The tiny company (seed 7) as of ``company_now`` with a malformed record for nearly a third of
+    its known people: the same company as ``clean_tiny_dataset`` otherwise, so the same handoffs."""
+    from sandbox.simulation import generate
+
+    folder = tmp_path_factory.mktemp("malformed-tiny-dataset")
+    generate(folder, scale="tiny", seed=7, now=company_now, malformed_share=MALFORMED_SHARE_FOR_TESTS)
+    return folder
+
+
 @dataclass(frozen=True)
 class MarketoCompany:
     """A hand-made Marketo company (``folder``, a dataset folder), small enough that every expectation

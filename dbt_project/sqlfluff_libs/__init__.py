@@ -68,6 +68,7 @@ dbt = _Namespace(
     type_timestamp=lambda: "timestamp",
     current_timestamp=lambda: "now()",
     cast=lambda field, type: f"cast({field} as {type})",
+    string_literal=lambda value: "'" + value.replace("'", "''") + "'",
     concat=lambda fields: "(" + " || ".join(fields) + ")",
     hash=lambda field: f"md5(cast({field} as varchar))",
     replace=lambda field, old_chars, new_chars: f"replace({field}, {old_chars}, {new_chars})",

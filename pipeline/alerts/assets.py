@@ -102,17 +102,19 @@ def daily_digest_schedule(settings: Settings, job: dg.JobDefinition) -> dg.Sched
     )
 
 
-def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    """Each blocking check that failed in the run, with what it says failed (expectation, count,
+    sample keys, Data Docs page)."""
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     evaluations = [
         cast(dg.AssetCheckEvaluation, record.event_log_entry.get_dagster_event().event_specific_data)
         for record in records
     ]
-    return sorted(
-        f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for e in evaluations
+    return {
+        f"{e.asset_key.to_user_string()}:{e.check_name}": e.description or ""
+        for e in sorted(evaluations, key=lambda e: (e.asset_key.to_user_string(), e.check_name))
         if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    )
+    }
 
 
 def notify_operators(context: dg.RunStatusSensorContext, message: str) -> None:

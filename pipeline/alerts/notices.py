@@ -67,8 +67,11 @@ def digest_notice(row: dict, day: str) -> Notice:
     )
 
 
-def run_failure_notice(job: str, run_id: str, message: str, failed_checks: list[str], run_url: str | None) -> Notice:
-    """An operators' notice: a run failed, or a blocking quality check stopped it."""
+def run_failure_notice(
+    job: str, run_id: str, message: str, failed_checks: dict[str, str], run_url: str | None
+) -> Notice:
+    """An operators' notice: a run failed, or a blocking quality check stopped it (each check with
+    what it says failed)."""
     title = (
         f"Blocking quality check failed in {job}: nothing was written back or alerted"
         if failed_checks
@@ -77,4 +80,5 @@ def run_failure_notice(job: str, run_id: str, message: str, failed_checks: list[
     fields = {"Job": job, "Run": run_id, "Error": message[:500] or "see the run's logs"}
     if failed_checks:
         fields["Failed checks"] = ", ".join(failed_checks)
+        fields.update({f"Why {name}": why[:1000] for name, why in failed_checks.items() if why})
     return Notice(key=f"run:{run_id}", kind="run_failure", title=title, fields=fields, link=run_url)

@@ -17,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
+import yaml
 
 from pipeline.quality.gx import Validation, read_suite, suite_columns, validate
 from pipeline.resources import StateResource, WarehouseResource
@@ -102,6 +104,20 @@ GUARDED_MODELS = (
 )
 
 
+# The dbt vars that hold the record rules' vocabularies (dbt_project.yml).
+RECORD_RULE_VARS = ("well_formed_email", "crm_lead_statuses", "marketing_lead_statuses")
+
+
+def record_rules() -> dict:
+    """The record rules' vocabularies, the very values the dbt models flag records by: the project's
+    vars and the funnel contract's lifecycle stages."""
+    variables = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    return {
+        **{name: variables[name] for name in RECORD_RULE_VARS},
+        "lifecycle_stages": list(_contract().lifecycle_stages),
+    }
+
+
 def data_docs_dir() -> Path:
     return DataHome.from_env().data_docs
 
@@ -137,6 +153,18 @@ def check_result(validation: Validation, **metadata) -> dg.AssetCheckResult:
         "expectations_failed": len(validation.failures),
         "failed_expectations": dg.MetadataValue.json([asdict(f) for f in validation.failures]),
         "failing_rows_sample": dg.MetadataValue.json(failing_rows),
+        "records_flagged": validation.records_flagged,
+        "flagged_records": dg.MetadataValue.json(
+            [
+                {
+                    "expectation": flag.expectation,
+                    "column": flag.column,
+                    "records": flag.unexpected_count,
+                    "sample_keys": flag.failing_keys,
+                }
+                for flag in validation.flagged
+            ]
+        ),
         **metadata,
     }
     if validation.docs_url:
@@ -144,26 +172,43 @@ def check_result(validation: Validation, **metadata) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=validation.passed,
         severity=dg.AssetCheckSeverity.ERROR if validation.critical else dg.AssetCheckSeverity.WARN,
-        description=_describe(validation),
+        description=describe(validation),
         metadata=metadata,
     )
 
 
-def _describe(validation: Validation) -> str:
+def describe(validation: Validation) -> str:
+    """What a person reads first: which expectations failed, on how many records, which ones (by
+    key alone), and where the Data Docs page is."""
+    flagged = (
+        f"; records flagged, too few to stop anything: {validation.records_flagged} (see flagged_records)"
+        if validation.flagged
+        else ""
+    )
     if validation.passed:
-        return f"{validation.suite}: all {validation.evaluated} expectations met on {validation.rows} rows"
+        return f"{validation.suite}: all {validation.evaluated} expectations met on {validation.rows} rows{flagged}"
     failed = "; ".join(
         f"{f.expectation}({f.column or ''}) [{f.severity}]"
-        + (f": {f.unexpected_count} unexpected" if f.unexpected_count is not None else "")
+        + (f": {f.unexpected_count} of {validation.rows} unexpected" if f.unexpected_count is not None else "")
+        + (f", e.g. {_keys(f.failing_keys)}" if f.failing_keys else "")
         for f in validation.failures
     )
     consequence = "downstream steps stopped" if validation.critical else "reported, nothing stopped"
-    return f"{validation.suite} failed, {consequence}: {failed}"
+    docs = f" (Data Docs: {validation.docs_url})" if validation.docs_url else ""
+    return f"{validation.suite} failed, {consequence}: {failed}{flagged}{docs}"
+
+
+def _keys(rows: list[dict]) -> str:
+    return ", ".join(" ".join(f"{name}={value}" for name, value in row.items()) for row in rows[:5])
 
 
 def evaluate_raw_batch(
     reader: Reader, store: StateStore, raw: RawTable, now: datetime, run_name: str, docs_dir: Path | None = None
 ) -> dg.AssetCheckResult:
+    """Judge the latest load's batch once, and again every batch a critical failure stopped until it
+    is decided: re-judged on the rows it still holds (a record fixed at the source comes back in a
+    later load, which takes its row), a stopped batch is ``reloaded`` once it passes; or an operator
+    accepts it (``handoff quality accept``). A new load never makes an undecided one forgotten."""
     load_id = _latest_load_id(reader, raw.schema)
     if load_id is None:
         return _nothing_found(reader, raw, raw.suite_name)
@@ -175,36 +220,146 @@ def evaluate_raw_batch(
             metadata={"suite": raw.suite_name, "rows_validated": 0, "load_id": load_id},
         )
     judged = quality_validated_batches.c
-    batch_key = (judged.schema_name == raw.schema, judged.table_name == raw.table, judged.load_id == load_id)
+    this_table = (judged.schema_name == raw.schema, judged.table_name == raw.table)
     with store.begin() as state:
-        passed_before = state.execute(sa.select(judged.load_id).where(*batch_key, sa.not_(judged.critical))).first()
-    if passed_before:
-        # A run that loaded nothing new has no new batch; one that failed critically is judged again,
-        # so it keeps stopping the runs after it until a new load replaces it.
+        latest_judged = state.execute(sa.select(judged.load_id).where(*this_table, judged.load_id == load_id)).first()
+        stopped = [
+            row.load_id
+            for row in state.execute(
+                sa.select(judged.load_id)
+                .where(*this_table, judged.critical, judged.decision.is_(None))
+                .order_by(judged.load_id)
+            )
+        ]
+    suite = read_suite(EXPECTATIONS_DIR / f"{raw.suite_name}.json")
+    parameters = {"now": now, **record_rules()}
+
+    def judge(batch_load_id: str) -> Validation:
+        batch = _read_for_suite(
+            reader, raw.schema, raw.table, suite, raw.key, "where _dlt_load_id = :load_id", load_id=batch_load_id
+        )
+        run = f"{run_name}-{batch_load_id}"
+        return validate(batch, suite, parameters, key_columns=(raw.key,), docs_dir=docs_dir, run_name=run)
+
+    latest = None if latest_judged and load_id not in stopped else judge(load_id)
+    rejudged = {
+        stopped_load_id: latest if stopped_load_id == load_id and latest is not None else judge(stopped_load_id)
+        for stopped_load_id in stopped
+    }
+    with store.begin() as state:
+        if latest is not None and not latest_judged:
+            upsert(state, quality_validated_batches, _judgement(raw, load_id, latest))
+        for stopped_load_id, validation in rejudged.items():
+            if not validation.critical:
+                state.execute(
+                    quality_validated_batches.update()
+                    .where(*this_table, judged.load_id == stopped_load_id)
+                    .values(decision="reloaded", decided_by="handoff", decided_at=datetime.now(UTC))
+                )
+        decisions = _decisions(state, raw)
+    earlier = {
+        stopped_load_id: validation
+        for stopped_load_id, validation in rejudged.items()
+        if validation.critical and stopped_load_id != load_id
+    }
+    metadata: dict[str, Any] = {
+        "load_id": load_id,
+        "quarantined_in_batch": _quarantined(reader, raw, load_id),
+        "stopped_batches": dg.MetadataValue.json(decisions),
+    }
+    if latest is None and not earlier:
         return dg.AssetCheckResult(
             passed=True,
             description=f"no new batch: load {load_id} passed in an earlier run",
-            metadata={"suite": raw.suite_name, "rows_validated": 0, "load_id": load_id},
+            metadata={"suite": raw.suite_name, "rows_validated": 0, **metadata},
         )
-    suite = read_suite(EXPECTATIONS_DIR / f"{raw.suite_name}.json")
-    batch = _read_for_suite(
-        reader, raw.schema, raw.table, suite, raw.key, "where _dlt_load_id = :load_id", load_id=load_id
+    result = check_result(latest, **metadata) if latest is not None else None
+    if result is not None and not earlier:
+        return result
+    # An earlier stopped batch fails this check whatever the latest one holds.
+    unresolved = "; ".join(
+        f"load {stopped_load} still stopped: {describe(validation)}" for stopped_load, validation in earlier.items()
     )
-    validation = validate(batch, suite, {"now": now}, key_columns=(raw.key,), docs_dir=docs_dir, run_name=run_name)
+    remedy = (
+        f"fix the records at the source (the next sync reloads them) or accept the batch: "
+        f"handoff quality accept {raw.schema}.{raw.table} <load id> --reason ..."
+    )
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{unresolved}. To go on, {remedy}"
+        + (f". The latest batch: {result.description}" if result is not None else ""),
+        metadata={"suite": raw.suite_name, **(result.metadata if result is not None else {}), **metadata},
+    )
+
+
+def _judgement(raw: RawTable, load_id: str, validation: Validation) -> dict:
+    return {
+        "schema_name": raw.schema,
+        "table_name": raw.table,
+        "load_id": load_id,
+        "critical": validation.critical,
+        "validated_at": datetime.now(UTC),
+        "verdict": describe(validation) if validation.critical else None,
+    }
+
+
+STOPPED_BATCHES_SHOWN = 10
+
+
+class NotStopped(LookupError):
+    """No undecided stopped batch has that table and load."""
+
+
+def accept_stopped_batch(store: StateStore, table: str, load_id: str, by: str, note: str) -> None:
+    """An operator's decision that a stopped batch may go on as loaded; who, when and why is kept."""
+    schema_name, _, table_name = table.partition(".")
+    judged = quality_validated_batches.c
     with store.begin() as state:
-        upsert(
-            state,
-            quality_validated_batches,
-            {
-                "schema_name": raw.schema,
-                "table_name": raw.table,
-                "load_id": load_id,
-                "critical": validation.critical,
-                "validated_at": datetime.now(UTC),
-            },
+        accepted = state.execute(
+            quality_validated_batches.update()
+            .where(
+                judged.schema_name == schema_name,
+                judged.table_name == table_name,
+                judged.load_id == load_id,
+                judged.critical,
+                judged.decision.is_(None),
+            )
+            .values(decision="accepted", decided_by=by, decided_at=datetime.now(UTC), decision_note=note)
+        ).rowcount
+    if not accepted:
+        raise NotStopped(f"no stopped batch of {table} from load {load_id} awaits a decision (handoff quality status)")
+
+
+def stopped_batches(store: StateStore) -> list[dict]:
+    """Every batch a critical failure stopped, newest first, with its verdict and decision."""
+    judged = quality_validated_batches.c
+    with store.begin() as state:
+        rows = state.execute(
+            sa.select(quality_validated_batches).where(judged.critical).order_by(judged.validated_at.desc())
         )
-    # Quarantined records never reach the table, so the suite cannot count them again.
-    return check_result(validation, load_id=load_id, quarantined_in_batch=_quarantined(reader, raw, load_id))
+        return [dict(row._mapping) for row in rows]
+
+
+def _decisions(state: sa.Connection, raw: RawTable) -> list[dict]:
+    """This table's most recent stopped batches and what became of them."""
+    judged = quality_validated_batches.c
+    rows = state.execute(
+        sa.select(judged.load_id, judged.decision, judged.decided_by, judged.decided_at, judged.decision_note)
+        .where(judged.schema_name == raw.schema, judged.table_name == raw.table, judged.critical)
+        .order_by(judged.load_id.desc())
+        .limit(STOPPED_BATCHES_SHOWN)
+    )
+    return [
+        {
+            "load_id": row.load_id,
+            "status": row.decision or "stopped",
+            "decided_by": row.decided_by,
+            "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+            "note": row.decision_note,
+        }
+        for row in rows
+    ]
 
 
 def _read_for_suite(

@@ -2,12 +2,18 @@
 
 Only the Data Docs page of each validation is written, under the data home, so a failing check
 links to a page a person can read.
+
+An expectation whose ``meta`` gives ``wave_min_count`` is a rule each record is held to, judged
+per record: the records that break it are *flagged* (counted and named by key; the dbt staging
+models keep their bad values out of the funnel), and the expectation fails only for a wave of them,
+more than its ``mostly`` allows **and** at least ``wave_min_count`` records, so one typo in a batch
+of three stops nothing while a feed gone wrong still does.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,8 @@ class FailedExpectation:
     failing_rows: list[dict[str, Any]]
     observed_value: Any = None
 
+    failing_keys: list[dict[str, Any]] = field(default_factory=list)  # keys alone: what may be shown anywhere
+
 
 @dataclass(frozen=True)
 class Validation:
@@ -42,6 +50,11 @@ class Validation:
     evaluated: int
     failures: list[FailedExpectation]
     docs_url: str | None = None
+    flagged: list[FailedExpectation] = field(default_factory=list)  # broken by records, not by a wave
+
+    @property
+    def records_flagged(self) -> int:
+        return sum(flag.unexpected_count or 0 for flag in self.flagged)
 
     @property
     def passed(self) -> bool:
@@ -155,27 +168,37 @@ def validate(
     if key_columns:
         result_format["unexpected_index_column_names"] = list(key_columns)
     result = batch.validate(context.suites.add(suite), expectation_parameters=parameters, result_format=result_format)
-    failures = [
-        FailedExpectation(
-            expectation=outcome.expectation_config.type,
-            column=outcome.expectation_config.kwargs.get("column"),
-            severity=str(getattr(outcome.expectation_config.severity, "value", "critical")),
-            unexpected_count=outcome.result.get("unexpected_count"),
-            unexpected_percent=outcome.result.get("unexpected_percent"),
-            sample=[_plain(value) for value in outcome.result.get("partial_unexpected_list", [])],
-            failing_rows=[
-                {name: _plain(value) for name, value in row.items()}
-                for row in outcome.result.get("partial_unexpected_index_list") or []
-                if isinstance(row, dict)
-            ],
-            observed_value=_plain(outcome.result.get("observed_value")),
-        )
-        for outcome in result.results
-        if not outcome.success
-    ]
+    failures, flagged = [], []
+    for outcome in result.results:
+        unexpected = outcome.result.get("unexpected_count") or 0
+        wave_min_count = (outcome.expectation_config.meta or {}).get("wave_min_count")
+        if wave_min_count is not None and unexpected and (outcome.success or unexpected < wave_min_count):
+            flagged.append(_failed(outcome, key_columns))
+        elif not outcome.success:
+            failures.append(_failed(outcome, key_columns))
     docs_url = _build_docs(context, suite.name, run_name, batch.id, result) if docs_dir is not None else None
     return Validation(
-        suite=suite.name, rows=len(frame), evaluated=len(result.results), failures=failures, docs_url=docs_url
+        suite=suite.name,
+        rows=len(frame),
+        evaluated=len(result.results),
+        failures=failures,
+        docs_url=docs_url,
+        flagged=flagged,
+    )
+
+
+def _failed(outcome, key_columns: tuple[str, ...]) -> FailedExpectation:
+    rows = [row for row in outcome.result.get("partial_unexpected_index_list") or [] if isinstance(row, dict)]
+    return FailedExpectation(
+        expectation=outcome.expectation_config.type,
+        column=outcome.expectation_config.kwargs.get("column"),
+        severity=str(getattr(outcome.expectation_config.severity, "value", "critical")),
+        unexpected_count=outcome.result.get("unexpected_count"),
+        unexpected_percent=outcome.result.get("unexpected_percent"),
+        sample=[_plain(value) for value in outcome.result.get("partial_unexpected_list", [])],
+        failing_rows=[{name: _plain(value) for name, value in row.items()} for row in rows],
+        observed_value=_plain(outcome.result.get("observed_value")),
+        failing_keys=[{name: _plain(row[name]) for name in key_columns if name in row} for row in rows],
     )
 
 

@@ -82,6 +82,13 @@ quality_validated_batches = sa.Table(
     *_raw_load(),
     sa.Column("critical", sa.Boolean, nullable=False),
     sa.Column("validated_at", sa.DateTime(timezone=True), nullable=False),
+    # A batch a critical failure stopped stays stopped until it is decided: ``reloaded`` (its failing
+    # records came back fixed from the source) or ``accepted`` (by an operator, who and why recorded).
+    sa.Column("verdict", sa.String),
+    sa.Column("decision", sa.String),
+    sa.Column("decided_by", sa.String),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("decision_note", sa.String),
 )
 
 quality_live_row_counts = sa.Table(

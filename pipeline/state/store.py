@@ -219,7 +219,9 @@ def _in_utc(value):
 
 def _copy_rows(db: duckdb.DuckDBPyConnection, name: str, table: sa.Table, state: sa.Connection) -> int:
     # Outcome ids are the store's own; the old ones only give the order, which the new ones keep.
-    columns = [column.name for column in table.columns if column.name != "outcome_id"]
+    # Columns the store added since (a stopped batch's decision) were not kept there.
+    kept = {column[0] for column in db.execute(f"select * from {name} limit 0").description}
+    columns = [column.name for column in table.columns if column.name != "outcome_id" and column.name in kept]
     order = "order by outcome_id" if table is schema.writeback_record_outcomes else ""
     rows = [
         dict(zip(columns, map(_in_utc, row), strict=True))

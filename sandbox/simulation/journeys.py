@@ -560,8 +560,6 @@ class Journey:
             else:
                 self.lead.status = UNKNOWN_LEAD_STATUS
         elif self.defect == "missing_timestamp":
-            if self.contact is not None:
-                self.contact.properties["createdate"] = None
-            else:
-                self.lead.created_missing = True
+            # The lead's: HubSpot sets a contact's createdate itself, so the CRM never serves one without.
+            self.lead.created_missing = True
         return self.defect

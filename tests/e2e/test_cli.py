@@ -25,10 +25,12 @@ def run(args, home: Path, env_overrides: dict[str, str] | None = None, **kwargs)
     return subprocess.run(args, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
-def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path, clean_tiny_dataset):
-    # A pinned company without malformed records, so the demo's quality gate passes every time.
-    first = run([*HANDOFF, "demo", "--dataset", str(clean_tiny_dataset)], tmp_path)
+def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path, malformed_tiny_dataset):
+    # A pinned company with malformed records of every kind: the gate flags them and stops nothing.
+    first = run([*HANDOFF, "demo", "--dataset", str(malformed_tiny_dataset)], tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
+    flagged = re.search(r"Records flagged: (\d+) ", first.stdout)
+    assert flagged and int(flagged[1]) > 0
     assert "raw_crm.contacts" in first.stdout and "marts.dim_people" in first.stdout
     written = re.search(r"Written back to CRM contacts: (\d+) records in (\d+) batches", first.stdout)
     assert written and int(written[1]) > 0 and int(written[2]) >= 1
@@ -40,7 +42,7 @@ def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path, clean_ti
     assert int(re.search(r"raw_web\.events\s.*?(\d+)\s*$", first.stdout, re.MULTILINE)[1]) > 0
     assert str(tmp_path / "serving" / "funnel.duckdb") in first.stdout
 
-    second = run([*HANDOFF, "demo", "--dataset", str(clean_tiny_dataset)], tmp_path)
+    second = run([*HANDOFF, "demo", "--dataset", str(malformed_tiny_dataset)], tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Written back to CRM contacts: 0 records in 0 batches" in second.stdout
     assert "Written back to marketing leads: 0 records in 0 batches" in second.stdout
@@ -64,6 +66,44 @@ def test_demo_runs_end_to_end_and_a_rerun_writes_nothing_back(tmp_path, clean_ti
             group by all""").fetchall()
     assert after["raw_marketing.activities"] - before["raw_marketing.activities"] == sum(n for *_, n in logged)
     assert {(type_id, field.startswith("Handoff ")) for type_id, field, _ in logged} <= {(13, True)}
+
+
+def test_a_wave_of_bad_records_stops_the_demo_saying_why_until_an_operator_accepts_it(tmp_path, company_now):
+    from sandbox.simulation import generate
+
+    dataset = tmp_path / "dataset"
+    generate(dataset, scale="tiny", seed=7, now=company_now, malformed_share=1.0)
+    home = tmp_path / "home"
+
+    stopped = run([*HANDOFF, "demo", "--dataset", str(dataset)], home)
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    # The terminal names the check, the expectation, the count, failing records by key, and the page.
+    why = re.search(r"raw_marketing/leads:gx_raw_marketing__leads: (.*)", stopped.stdout)
+    assert why, stopped.stdout
+    assert re.search(r"expect_column_values_to_match_regex\(email\) \[critical\]: \d+ of \d+ unexpected", why[1])
+    assert re.search(r"e\.g\. id=\d+", why[1]) and "Data Docs: file://" in why[1]
+    assert "@" not in why[1].split("Data Docs")[0]  # keys only: no address is shown
+
+    status = run([*HANDOFF, "quality", "status"], home)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "[critical]" in status.stdout
+    stopped_loads = dict(re.findall(r"(raw_\w+\.\w+)[\s│]+(\d+\.\d+)[\s│]+stopped", status.stdout))
+    assert "raw_marketing.leads" in stopped_loads, status.stdout
+
+    for table, load_id in stopped_loads.items():
+        accept = [*HANDOFF, "quality", "accept", table, load_id, "--reason", "imported list", "--by", "ops"]
+        accepted = run(accept, home)
+        assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    load_id = stopped_loads["raw_marketing.leads"]
+    refused = run([*HANDOFF, "quality", "accept", "raw_marketing.leads", load_id, "--reason", "again"], home)
+    assert refused.returncode == 1 and "awaits a decision" in refused.stdout
+
+    goes_on = run([*HANDOFF, "demo", "--dataset", str(dataset)], home)
+    assert goes_on.returncode == 0, goes_on.stdout + goes_on.stderr
+    status = run([*HANDOFF, "quality", "status"], home)
+    assert re.search(rf"raw_marketing\.leads[\s│]+{re.escape(load_id)}[\s│]+accepted[\s│]+ops at", status.stdout), (
+        status.stdout
+    )
 
 
 def test_ctrl_c_during_the_demo_leaves_no_server_behind(tmp_path):

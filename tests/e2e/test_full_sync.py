@@ -33,17 +33,17 @@ def home(target_home):
 
 
 @pytest.fixture(scope="module")
-def sandbox(home, clean_tiny_dataset, tmp_path_factory):
-    """The tiny company over HTTP, pinned and without malformed records (the same company every run,
-    clean enough to pass the gate); what changes in live mode is sent as webhooks to ``intake_port``,
-    where a test that wants them starts the intake service."""
+def sandbox(home, malformed_tiny_dataset, tmp_path_factory):
+    """The tiny company over HTTP, pinned, with malformed records of every kind (the gate flags them
+    and goes on); what changes in live mode is sent as webhooks to ``intake_port``, where a test that
+    wants them starts the intake service."""
     intake_port = free_port()
     webhooks = WebhookSettings(
         crm_url=f"http://127.0.0.1:{intake_port}/webhooks/crm",
         marketing_url=f"http://127.0.0.1:{intake_port}/webhooks/marketing",
     )
     with SandboxServer(
-        build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=clean_tiny_dataset, webhooks=webhooks)
+        build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=malformed_tiny_dataset, webhooks=webhooks)
     ) as server:
         server.intake_port = intake_port
         server.publish(home.connection_file)
@@ -202,19 +202,35 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
     ]
 
 
-def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
-    # The CRM holds a lifecycle stage Handoff does not know: the batch must not reach the CRM.
-    first, second = (c["id"] for c in listed_contacts(sandbox)[:2])
-    set_lifecycle_stage(sandbox, first, "astronaut")
-    writes_before = funnel_stage_writes(sandbox, second)
+def malformed_people(sandbox) -> list[dict]:
+    return [person for person in sandbox.sandbox.dataset.rows("truth_people") if person["malformed"]]
+
+
+def well_formed_contacts(sandbox) -> list[str]:
+    """Live contacts of people the generator left well formed: a test that changes them leaves the
+    company's malformed records as they are."""
+    malformed = {contact for person in malformed_people(sandbox) for contact in person["crmContactIds"]}
+    return [c["id"] for c in listed_contacts(sandbox) if c["id"] not in malformed]
+
+
+def test_a_wave_of_unknown_stages_stops_the_write_back_until_the_contacts_are_fixed(home, sandbox, synced):
+    # Five contacts move to a lifecycle stage Handoff does not know: a wave, not a typo.
+    contacts = well_formed_contacts(sandbox)
+    wave, untouched = contacts[:5], contacts[5]
+    change_contacts(sandbox, wave, lifecyclestage="astronaut")
+    writes_before = funnel_stage_writes(sandbox, untouched)
     ledger_before = _ledger_rows(home)
 
     result = run_full_sync()
 
     [gx_check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "gx_raw_crm__contacts"]
-    assert not gx_check.passed
+    assert not gx_check.passed and gx_check.severity == dg.AssetCheckSeverity.ERROR
     failed = gx_check.metadata["failed_expectations"].value
-    assert failed[0]["expectation"] == "expect_column_values_to_be_in_set" and failed[0]["sample"] == ["astronaut"]
+    assert [(f["expectation"], f["column"]) for f in failed] == [
+        ("expect_column_values_to_be_in_set", "lifecyclestage")
+    ]
+    assert "astronaut" in failed[0]["sample"]
+    assert f"id={wave[0]}" in gx_check.description  # the failing records, named by key
     assert Path(urlparse(gx_check.metadata["data_docs"].value).path).is_relative_to(home.data_docs)
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dg.AssetKey(["raw_crm", "contacts"]) in materialized  # the load itself is kept
@@ -222,10 +238,82 @@ def test_a_failing_quality_check_stops_the_write_back(home, sandbox):
     assert dg.AssetKey(["writeback", "marketing_leads"]) not in materialized
     assert dg.AssetKey(["alerting", "sla_notices"]) not in materialized
     assert _ledger_rows(home) == ledger_before
-    assert funnel_stage_writes(sandbox, second) == writes_before
+    assert funnel_stage_writes(sandbox, untouched) == writes_before
 
-    set_lifecycle_stage(sandbox, first, "lead")
+    # Fixed at the source, the contacts come back with the next load and the stopped batch is done.
+    change_contacts(sandbox, wave, lifecyclestage="lead")
+    fixed = run_full_sync()
+    assert fixed.success
+    [gx_check] = [e for e in fixed.get_asset_check_evaluations() if e.check_name == "gx_raw_crm__contacts"]
+    assert [batch["status"] for batch in gx_check.metadata["stopped_batches"].value] == ["reloaded"]
+
+
+def test_one_malformed_email_among_three_changed_contacts_is_flagged_and_the_write_back_runs(home, sandbox, synced):
+    contacts = well_formed_contacts(sandbox)[-3:]
+    typo = contacts[0]
+    email = contact_properties(sandbox, typo)["email"]
+    malformed = email.replace("@", "@@")
+    change_contacts(sandbox, contacts)
+    change_contacts(sandbox, [typo], email=malformed)
+
+    result = run_full_sync()
+
+    assert result.success
+    assert writeback_metadata(result)["records_refused"] == 0
+    [gx_check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "gx_raw_crm__contacts"]
+    # The batch holds the three and whatever else the load's look-back window re-read: one bad e-mail is no wave.
+    assert gx_check.passed and gx_check.metadata["rows_validated"].value >= 3
+    flags = gx_check.metadata["flagged_records"].value
+    flagged = {(flag["expectation"], key["id"]) for flag in flags for key in flag["sample_keys"]}
+    assert ("expect_column_values_to_match_regex", typo) in flagged
+    assert warehouse_rows(
+        "select rule, disposition, reason from quality.quality_record_flags "
+        "where source_system = 'crm' and object_type = 'contacts' and record_id = :typo",
+        typo=typo,
+    ) == [("malformed_email", "flagged", "not a well-formed e-mail address: it joins no identities")]
+    # The contact is still in the funnel; its address joins nothing and is shown nowhere.
+    [(shown,)] = warehouse_rows("select email from marts.dim_people where crm_contact_id = :typo", typo=typo)
+    assert shown != malformed
+    identifiers = "select count(*) from intermediate.int_identity__identifiers where identifier = :bad"
+    assert warehouse_rows(identifiers, bad=malformed) == [(0,)]
+
+    change_contacts(sandbox, [typo], email=email)
     assert run_full_sync().success
+
+
+def test_every_malformed_record_is_flagged_with_its_reason_and_no_bad_value_goes_anywhere(home, sandbox, synced):
+    flags = {
+        (system, object_type, record_id): rule
+        for system, object_type, record_id, rule in warehouse_rows(
+            "select source_system, object_type, record_id, rule from quality.quality_record_flags"
+        )
+    }
+    bad_values = set()
+    people = malformed_people(sandbox)
+    assert {person["defect"] for person in people} == {"invalid_email", "missing_timestamp", "unknown_enum_value"}
+    for person in people:
+        lead = ("marketing", "leads", str(person["marketingLeadId"]))
+        contact = ("crm", "contacts", person["crmContactIds"][0]) if person["crmContactIds"] else None
+        if person["defect"] == "invalid_email":
+            assert flags[lead] == "malformed_email", person
+            assert contact is None or flags[contact] == "malformed_email", person
+            bad_values.add(person["email"])
+        elif person["defect"] == "missing_timestamp":
+            assert flags[lead] == "missing_timestamp", person
+        elif contact is not None:
+            assert flags[contact] == "unknown_value", person
+            bad_values.add("prospect")
+        else:
+            assert flags[lead] == "unknown_value", person
+            bad_values.add("Prospect")
+    # Nothing the write-back sends, and no identifier that joins people, carries a bad value.
+    sent = warehouse_rows("select * from feedback.feedback_crm_contacts") + warehouse_rows(
+        "select * from feedback.feedback_marketing_leads"
+    )
+    assert not bad_values & {str(value) for row in sent for value in row}
+    assert not bad_values & {
+        identifier for (identifier,) in warehouse_rows("select identifier from intermediate.int_identity__identifiers")
+    }
 
 
 def test_a_sixty_percent_drop_in_contacts_stops_the_write_back_until_they_are_back(home, sandbox, synced):
@@ -348,14 +436,21 @@ def funnel_stage_writes(sandbox, contact_id: str) -> int:
     )["writes"]
 
 
-def set_lifecycle_stage(sandbox, contact_id: str, stage: str) -> None:
-    """Change a contact behind the API's back, as a CRM user with a custom stage would."""
+def change_contacts(sandbox, contact_ids: list[str], **properties: str) -> None:
+    """Set contacts' properties and mark them changed now, as a CRM user editing them would."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     with sandbox.sandbox.store.transaction() as db:
-        db.execute(
-            """update crm_objects set properties = json_set(properties, '$.lifecyclestage', ?)
-                      where object_type = 'contacts' and id = ?""",
-            (stage, int(contact_id)),
-        )
+        for contact_id in contact_ids:
+            for name, value in properties.items():
+                db.execute(
+                    """update crm_objects set properties = json_set(properties, '$.' || ?, ?)
+                       where object_type = 'contacts' and id = ?""",
+                    (name, value, int(contact_id)),
+                )
+            db.execute(
+                "update crm_objects set updated_at = ? where object_type = 'contacts' and id = ?",
+                (now, int(contact_id)),
+            )
 
 
 def set_archived(sandbox, contact_ids: list[str], archived: bool) -> None:

@@ -29,7 +29,11 @@ def contacts() -> None:
 
 @dg.asset_check(asset=contacts, blocking=True)
 def contacts_are_unique() -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR)
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="expect_column_values_to_be_unique(id) [critical]: 2 of 9 unexpected, e.g. id=7",
+    )
 
 
 @dg.asset(deps=[contacts])
@@ -56,4 +60,6 @@ def test_operators_hear_of_a_run_a_blocking_check_stopped(webhook_receiver, monk
     assert notice["kind"] == "run_failure" and notice["key"] == f"run:{result.run_id}"
     assert notice["title"].startswith("Blocking quality check failed")
     assert notice["fields"]["Failed checks"] == "contacts:contacts_are_unique"
+    # Why, where the operators look: the expectation, the count and the failing records' keys.
+    assert notice["fields"]["Why contacts:contacts_are_unique"].endswith("2 of 9 unexpected, e.g. id=7")
     assert notice["link"] == f"http://dagster.example/runs/{result.run_id}"

@@ -12,7 +12,15 @@ import duckdb
 import psycopg2
 import pytest
 
-from pipeline.quality.checks import RAW_TABLES, evaluate_freshness, evaluate_live_rows, evaluate_raw_batch
+from pipeline.quality.checks import (
+    RAW_TABLES,
+    NotStopped,
+    accept_stopped_batch,
+    evaluate_freshness,
+    evaluate_live_rows,
+    evaluate_raw_batch,
+    stopped_batches,
+)
 from pipeline.state import StateStore
 from pipeline.warehouse import Warehouse
 
@@ -124,21 +132,75 @@ def test_only_the_newest_batch_is_validated_and_its_faults_fail_the_check(wareho
         "id": "150",
         "lifecyclestage": "astronaut",
     } in unknown_stage.metadata["failing_rows_sample"].value
-    assert "lifecyclestage" in unknown_stage.description
+    assert "lifecyclestage" in unknown_stage.description and "50 of 50 unexpected" in unknown_stage.description
+    assert "id=150" in unknown_stage.description and "astronaut" not in unknown_stage.description
 
-    load(warehouse, "1000.4", range(200, 250), created=NOW + timedelta(days=1))
-    assert failed(judge_batch(warehouse, state_store, "run-3", tmp_path)) == {
+    load(warehouse, "1000.4", range(150, 200))  # fixed at the source: the next sync reloads them
+    reloaded = judge_batch(warehouse, state_store, "run-3", tmp_path)
+    assert reloaded.passed
+    assert stopped(reloaded) == {"1000.3": "reloaded"}
+
+    load(warehouse, "1000.5", range(200, 250), created=NOW + timedelta(days=1))
+    assert failed(judge_batch(warehouse, state_store, "run-4", tmp_path)) == {
         ("expect_column_values_to_be_between", "createdate"),
         ("expect_column_pair_values_a_to_be_greater_than_b", None),
     }
+    load(warehouse, "1000.6", range(200, 250))
 
-    load(warehouse, "1000.5", range(250, 300))
+    load(warehouse, "1000.7", range(250, 300))
     write(warehouse, "insert into raw_crm.contacts select * from raw_crm.contacts where id = '251'")
-    duplicated = judge_batch(warehouse, state_store, "run-4", tmp_path)
+    duplicated = judge_batch(warehouse, state_store, "run-5", tmp_path)
     assert failed(duplicated) == {("expect_column_values_to_be_unique", "id")}
 
-    load(warehouse, "1000.6", range(300, 350))
-    assert judge_batch(warehouse, state_store, "run-5", tmp_path).passed  # fixed data clears the check
+    load(warehouse, "1000.8", range(250, 300))
+    fixed = judge_batch(warehouse, state_store, "run-6", tmp_path)
+    assert fixed.passed  # fixed data clears the check
+    assert stopped(fixed) == {"1000.3": "reloaded", "1000.5": "reloaded", "1000.7": "reloaded"}
+
+
+def stopped(result: dg.AssetCheckResult) -> dict[str, str]:
+    return {batch["load_id"]: batch["status"] for batch in result.metadata["stopped_batches"].value}
+
+
+def test_one_malformed_email_in_a_batch_of_three_is_flagged_and_stops_nothing(warehouse, state_store, tmp_path):
+    load(warehouse, "1000.1", range(3))
+    write(warehouse, "update raw_crm.contacts set email = 'p1@@example' where id = '1'")
+    result = judge_batch(warehouse, state_store, "run-1", tmp_path)
+    assert result.passed and result.metadata["records_flagged"].value == 1
+    [flag] = result.metadata["flagged_records"].value
+    assert flag == {
+        "expectation": "expect_column_values_to_match_regex",
+        "column": "email",
+        "records": 1,
+        "sample_keys": [{"id": "1"}],
+    }
+
+
+def test_a_stopped_batch_stays_stopped_through_later_loads_until_an_operator_accepts_it(
+    warehouse, state_store, tmp_path
+):
+    load(warehouse, "1000.1", range(10), stage="astronaut")
+    assert not judge_batch(warehouse, state_store, "run-1", tmp_path).passed
+
+    load(warehouse, "1000.2", range(10, 20))  # a clean batch of other contacts: the bad ones are still there
+    later = judge_batch(warehouse, state_store, "run-2", tmp_path)
+    assert not later.passed and later.severity == dg.AssetCheckSeverity.ERROR
+    assert "load 1000.1 still stopped" in later.description
+    assert "handoff quality accept raw_crm.contacts" in later.description
+    assert later.metadata["rows_validated"].value == 10  # the new batch was judged too, and passed
+    assert not judge_batch(warehouse, state_store, "run-3", tmp_path).passed
+
+    with pytest.raises(NotStopped):
+        accept_stopped_batch(state_store, "raw_crm.contacts", "1000.2", "ops@example.com", "a clean batch")
+    accept_stopped_batch(state_store, "raw_crm.contacts", "1000.1", "ops@example.com", "the new stage is real")
+    accepted = judge_batch(warehouse, state_store, "run-4", tmp_path)
+    assert accepted.passed
+    [decision] = accepted.metadata["stopped_batches"].value
+    assert decision["status"] == "accepted" and decision["decided_by"] == "ops@example.com"
+    assert decision["note"] == "the new stage is real"
+    [batch] = stopped_batches(state_store)
+    assert (batch["load_id"], batch["decision"]) == ("1000.1", "accepted")
+    assert "expect_column_values_to_be_in_set(lifecyclestage)" in batch["verdict"]
 
 
 def test_a_batch_that_passed_is_not_validated_again_and_one_that_failed_keeps_failing(warehouse, state_store, tmp_path):
@@ -172,7 +234,7 @@ def test_the_check_links_its_data_docs_page(warehouse, state_store, tmp_path):
     result = judge_batch(warehouse, state_store, "run-7", tmp_path / "docs")
     page = Path(urlparse(result.metadata["data_docs"].value).path)
     assert page.is_file() and page.is_relative_to(tmp_path / "docs")
-    assert "run-7" in page.parts and "astronaut" in page.read_text()
+    assert "run-7-1000.1" in page.parts and "astronaut" in page.read_text()
 
 
 def test_a_table_with_no_dlt_loads_beside_it_is_not_passed_as_validated(warehouse, state_store, tmp_path):

@@ -287,7 +287,7 @@ def test_a_small_share_of_people_carry_a_malformed_record(small):
                 else lead["leadStatus"] not in {"Nurture", "MQL", "Recycled"}
             )
         else:
-            assert (contact["properties"]["createdate"] if contact else lead["createdAt"]) is None
+            assert lead["createdAt"] is None
     assert {p["defect"] for p in malformed} == {"invalid_email", "missing_timestamp", "unknown_enum_value"}
 
 

@@ -141,7 +141,7 @@ def test_processes_starting_together_on_a_new_store_migrate_it_once(tmp_path, ba
     assert [out.strip() for out, _ in outcomes] == ["0"] * 4
     store = StateStore(url)
     with store.begin() as state:
-        assert state.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert state.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0002"
     store.dispose()
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from pipeline.quality.checks import record_rules
 from pipeline.quality.gx import SuiteError, build_suite, read_suite, suite_columns, validate
 from pipeline.settings import EXPECTATIONS_DIR
 
@@ -12,9 +13,14 @@ NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
 PAST = NOW - timedelta(days=3)
 
 
+def judged(suite_file, frame):
+    key = "message_id" if "message_id" in frame else "id"
+    suite = read_suite(EXPECTATIONS_DIR / suite_file)
+    return validate(frame, suite, {"now": NOW, **record_rules()}, key_columns=(key,))
+
+
 def failures(suite_file, frame):
-    result = validate(frame, read_suite(EXPECTATIONS_DIR / suite_file), {"now": NOW})
-    return {(f.expectation, f.column) for f in result.failures}
+    return {(f.expectation, f.column) for f in judged(suite_file, frame).failures}
 
 
 def web_events(n=200, **overrides):
@@ -131,14 +137,45 @@ def contacts(n=200, **overrides):
 def test_contact_faults_fail_their_expectations():
     assert failures("raw_crm__contacts.json", contacts()) == set()
     assert failures("raw_crm__contacts.json", contacts(id=["1"])) == {("expect_column_values_to_be_unique", "id")}
-    assert failures("raw_crm__contacts.json", contacts(lifecyclestage=["astronaut"] * 3)) == {
+    assert failures("raw_crm__contacts.json", contacts(lifecyclestage=["astronaut"] * 5)) == {
         ("expect_column_values_to_be_in_set", "lifecyclestage")
     }
-    assert failures("raw_crm__contacts.json", contacts(createdate=[NOW + timedelta(hours=1)])) == {
+    assert failures("raw_crm__contacts.json", contacts(createdate=[NOW + timedelta(hours=1)] * 5)) == {
         ("expect_column_values_to_be_between", "createdate")
     }
     assert failures("raw_crm__contacts.json", contacts(updated_at=[PAST - timedelta(days=1)])) == {
         ("expect_column_pair_values_a_to_be_greater_than_b", None)
+    }
+
+
+def test_one_malformed_email_in_a_batch_of_three_is_flagged_by_its_key_and_stops_nothing():
+    result = judged("raw_crm__contacts.json", contacts(n=3, email=["not-an-address"]))
+    assert result.passed and result.records_flagged == 1
+    [flag] = result.flagged
+    assert (flag.expectation, flag.column, flag.failing_keys) == (
+        "expect_column_values_to_match_regex",
+        "email",
+        [{"id": "0"}],
+    )
+
+
+def test_a_wave_needs_both_the_share_and_the_count():
+    # Half of ten contacts: over the 2 % the suite allows and at least five records.
+    wave = judged("raw_crm__contacts.json", contacts(n=10, email=["not-an-address"] * 5))
+    assert {(f.expectation, f.column) for f in wave.failures} == {("expect_column_values_to_match_regex", "email")}
+    assert wave.critical and wave.records_flagged == 0
+    # Four of four: every record, but fewer than five.
+    assert judged("raw_crm__contacts.json", contacts(n=4, email=["not-an-address"] * 4)).passed
+    # Five of four hundred: enough records, but within the share.
+    few = judged("raw_crm__contacts.json", contacts(n=400, email=["not-an-address"] * 5))
+    assert few.passed and few.records_flagged == 5
+
+
+def test_the_record_rules_vocabulary_is_the_contracts_and_the_dbt_projects():
+    rules = record_rules()
+    assert "marketingqualifiedlead" in rules["lifecycle_stages"] and "NEW" in rules["crm_lead_statuses"]
+    assert failures("raw_crm__contacts.json", contacts(hs_lead_status=["MAYBE"] * 5)) == {
+        ("expect_column_values_to_be_in_set", "hs_lead_status")
     }
 
 

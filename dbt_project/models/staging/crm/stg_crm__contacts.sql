@@ -19,7 +19,7 @@ merged_away as (
 
 select
     cast(id as {{ dbt.type_string() }}) as crm_contact_id,
-    lower(trim(email)) as email,
+    {{ well_formed_email('email') }} as email,
     firstname as first_name,
     lastname as last_name,
     jobtitle as job_title,

@@ -7,7 +7,8 @@ with source as (
 select
     cast(id as {{ dbt.type_string() }}) as deal_id,
     dealname as deal_name,
-    cast(amount as {{ dbt.type_numeric() }}) as amount,
+    {#- A negative amount is flagged (quality.record_flags) and counts as no revenue. #}
+    case when amount >= 0 then cast(amount as {{ dbt.type_numeric() }}) end as amount,
     lower(dealstage) as deal_stage,
     pipeline as pipeline_id,
     dealtype as deal_type,

@@ -6,7 +6,7 @@ with source as (
 
 select
     cast(id as {{ dbt.type_string() }}) as marketing_lead_id,
-    lower(trim(email)) as email,
+    {{ well_formed_email('email') }} as email,
     first_name,
     last_name,
     title,
