@@ -449,11 +449,11 @@ def quality_accept(
 
 
 @app.command()
-def ui() -> None:
+def ui(port: Annotated[int, typer.Option(help="The webserver's port.")] = 3000) -> None:
     """Open the Dagster UI on this project's instance (webserver and daemon)."""
     DataHome.of(command_settings()).prepare()
     dagster = str(Path(sys.executable).parent / "dagster")
-    os.execv(dagster, [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml")])
+    os.execv(dagster, [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "--port", str(port)])
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline.settings import Settings
+from pipeline.settings import MissingConnectionError, Settings, load_connections
 
 FCT_HANDOFFS = dg.AssetKey(["marts", "fct_handoffs"])
 IN_FLIGHT = [
@@ -47,10 +47,21 @@ sla_clock_job = dg.define_asset_job(
 )
 
 
+def unconfigured_systems() -> dg.SkipReason | None:
+    """Why a run that talks to the systems cannot start, or None when it can: a tick without a
+    connection skips with the reason instead of starting a run that fails."""
+    try:
+        load_connections()
+    except MissingConnectionError as error:
+        return dg.SkipReason(str(error))
+    return None
+
+
 def skip_while_in_flight(
     name: str, job: dg.UnresolvedAssetJobDefinition, cron: str, timezone: str, description: str
 ) -> dg.ScheduleDefinition:
-    """A schedule that starts ``job`` unless a run of it is still queued or running."""
+    """A schedule that starts ``job`` unless the systems are not configured or a run of it is still
+    queued or running."""
 
     @dg.schedule(
         name=name,
@@ -61,6 +72,8 @@ def skip_while_in_flight(
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def start_unless_running(context: dg.ScheduleEvaluationContext):
+        if unconfigured := unconfigured_systems():
+            return unconfigured
         in_flight = context.instance.get_runs(filters=dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1)
         if in_flight:
             return dg.SkipReason(f"{job.name} run {in_flight[0].run_id} is still in flight")

@@ -4,6 +4,9 @@ Webhooks journaled by the intake service start one run that loads the systems th
 the dbt models, checks and write-back downstream of them; each run's key names the newest event it
 covers, so an event never starts two runs. Website events arrive as files, which a polling sensor
 watches.
+
+Runs that talk to the systems start only when they are configured: without a CRM connection a
+sensor skips with the reason instead of starting a run that would fail.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import json
 
 import dagster as dg
 
+from pipeline.automation.jobs import unconfigured_systems
+from pipeline.ingest.assets import system_pipeline
+from pipeline.ingest.web import loaded_offsets
 from pipeline.intake.journal import IntakeJournal
 from pipeline.recovery import fail_dead_runs
 from pipeline.settings import DataHome, Settings
@@ -49,6 +55,8 @@ WEB_CHANGES_JOB = changes_job("web_changes", ["raw_web"], "the website's events"
 def webhooks(context: dg.SensorEvaluationContext):
     """Starts a run of crm_changes, marketing_changes or crm_and_marketing_changes, after whichever
     systems the intake service has journaled new webhooks from."""
+    if unconfigured := unconfigured_systems():
+        return unconfigured
     journal_path = DataHome.from_env().intake_journal
     if not journal_path.exists():
         return dg.SkipReason("no intake journal yet: is `handoff intake serve` running?")
@@ -74,21 +82,34 @@ def webhooks(context: dg.SensorEvaluationContext):
 
 
 def landing_files(home: DataHome) -> dict[str, int]:
-    """Every website-event file and its size: a file appears or grows when events arrive."""
+    """Every website-event file and its size, by resolved path as the load keeps them: a file
+    appears or grows when events arrive."""
     return {
         str(path): path.stat().st_size
         for folder in home.web_event_folders()
         if folder.exists()
-        for path in folder.rglob("*.ndjson")
+        for path in folder.resolve().rglob("*.ndjson")
     }
+
+
+def already_loaded(home: DataHome) -> dict[str, int]:
+    """How far earlier loads (a demo, a sync from the terminal) read each file: where a new sensor
+    starts, so its first look does not reload them."""
+    if not (home.dlt_pipelines / "handoff_web").exists():  # making the pipeline would create its folder
+        return {}
+    return loaded_offsets(system_pipeline("web", home))
 
 
 def web_event_files(context: dg.SensorEvaluationContext):
     """Starts web_changes when website-event files appear or grow in the landing folders."""
-    seen = json.loads(context.cursor) if context.cursor else {}
-    files = landing_files(DataHome.from_env())
+    if unconfigured := unconfigured_systems():
+        return unconfigured
+    home = DataHome.from_env()
+    seen = json.loads(context.cursor) if context.cursor else already_loaded(home)
+    files = landing_files(home)
     changed = sorted(path for path, size in files.items() if seen.get(path) != size)
     if not changed:
+        context.update_cursor(json.dumps(files))
         return dg.SkipReason("no new website events")
     context.update_cursor(json.dumps(files))
     total = sum(files.values())

@@ -262,6 +262,11 @@ def web_source(folders: list[str] = dlt.config.value):
     return events
 
 
+def loaded_offsets(pipeline: dlt.Pipeline) -> dict[str, int]:
+    """How far ``pipeline``'s loads of :func:`web_source` have read each file, by resolved path."""
+    return pipeline.state.get("sources", {}).get("web", {}).get("resources", {}).get("events", {}).get("offsets", {})
+
+
 class FirstSightings:
     """The messageIds one run has read so far."""
 

@@ -17,6 +17,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, Settings
 from pipeline.transform.contract import write_contract_seeds
+from pipeline.transform.headlines import headline_asset, with_headlines
+from pipeline.warehouse import Warehouse
 
 
 class HandoffDbtTranslator(DagsterDbtTranslator):
@@ -100,7 +102,20 @@ def build_transform_defs(settings: Settings) -> dg.Definitions:
         if config.as_of:
             args += ["--vars", json.dumps({"as_of": as_of_timestamp(config.as_of)})]
         invocation = dbt.cli(args, context=context)
-        yield from invocation.stream()
+        # The marts' headline numbers are read once dbt is done: DuckDB lets no other process open
+        # its file while dbt holds it. From the first event of a mart with headlines on, events
+        # wait, as Dagster takes a multi-asset's outputs in dependency order only.
+        held: list = []
+        try:
+            for event in invocation.stream():
+                if held or headline_asset(event):
+                    held.append(event)
+                else:
+                    yield event
+        except Exception:
+            yield from held  # a failed build still reports what it built
+            raise
+        yield from with_headlines(held, Warehouse.of(settings), context.log)
         # Each invocation writes its own target folder in the project (about 16 MB for the medium
         # company): kept when the build fails, for its dbt.log, removed once it succeeded, or a
         # deployment running a build for every webhook would fill the disk.

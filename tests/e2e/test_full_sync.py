@@ -111,11 +111,13 @@ def true_stages(sandbox) -> dict[str, str]:
     }
 
 
+def materialization_metadata(result, *key: str) -> dict[str, dg.MetadataValue]:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(list(key))]
+    return dict(event.materialization.metadata)
+
+
 def writeback_metadata(result, target: str = "crm_contacts") -> dict:
-    [event] = [
-        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(["writeback", target])
-    ]
-    return {name: value.value for name, value in event.materialization.metadata.items()}
+    return {name: value.value for name, value in materialization_metadata(result, "writeback", target).items()}
 
 
 def test_definitions_load_every_asset_check_job_and_schedule():
@@ -617,6 +619,44 @@ def run_sla_clock(as_of: datetime | None = None):
     )
     assert result.success
     return result
+
+
+def test_the_marts_materializations_carry_the_headline_numbers_dagster_plots(home, sandbox, synced):
+    plan = materialization_metadata(synced, "marts", "mart_revenue_plan")
+    assert {"current_quarter/mqls", "current_quarter/mql_target", "current_quarter/won_revenue"} <= set(plan)
+
+    metadata = materialization_metadata(run_sla_clock(), "marts", "fct_handoffs")
+    # Dagster plots a metadata value run over run when it is a number.
+    numbers = ("handoffs", "sla_met_rate", "sla_breached", "first_touch_business_minutes_p50", "acceptance_rate")
+    assert all(isinstance(metadata[name], dg.FloatMetadataValue | dg.IntMetadataValue) for name in numbers)
+    headlines = {name: value.value for name, value in metadata.items()}
+    [(handoffs, met, stopped, p50, p90, accepted, decided)] = warehouse_rows(
+        """select count(*) as handoffs,
+                  sum(case when sla_state = 'met' then 1 else 0 end) as met,
+                  sum(case when sla_state in ('met', 'breached') then 1 else 0 end) as stopped,
+                  percentile_cont(0.5) within group (order by business_minutes_to_first_touch) as p50,
+                  percentile_cont(0.9) within group (order by business_minutes_to_first_touch) as p90,
+                  sum(case when decision = 'accepted' then 1 else 0 end) as accepted,
+                  count(decision) as decided
+           from marts.fct_handoffs"""
+    )
+    assert headlines["handoffs"] == handoffs > 0
+    assert headlines["sla_met_rate"] == pytest.approx(met / stopped, abs=1e-4)
+    assert headlines["first_touch_business_minutes_p50"] == pytest.approx(float(p50), abs=0.01)
+    assert headlines["first_touch_business_minutes_p90"] == pytest.approx(float(p90), abs=0.01)
+    assert headlines["acceptance_rate"] == pytest.approx(accepted / decided, abs=1e-4)
+    breached = warehouse_rows(
+        "select policy, sum(case when sla_state = 'breached' then 1 else 0 end) from marts.fct_handoffs group by 1"
+    )
+    assert {f"sla_breached_by_policy/{policy}": count for policy, count in breached} == {
+        name: value for name, value in headlines.items() if name.startswith("sla_breached_by_policy/")
+    }
+    rejections = warehouse_rows(
+        "select rejection_reason, count(*) from marts.fct_handoffs where rejection_reason is not null group by 1"
+    )
+    assert rejections and {f"rejections_by_reason/{reason}": count for reason, count in rejections} == {
+        name: value for name, value in headlines.items() if name.startswith("rejections_by_reason/")
+    }
 
 
 def notices_for(receiver, handoff_id: str) -> list[str]:

@@ -8,7 +8,9 @@ from pipeline.alerts.assets import operator_run_failures
 from pipeline.automation.jobs import skip_while_in_flight, sla_clock_job
 
 
-def test_a_schedule_skips_while_a_run_of_its_job_is_in_flight():
+def test_a_schedule_skips_while_a_run_of_its_job_is_in_flight(monkeypatch):
+    monkeypatch.setenv("HANDOFF_CRM_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HANDOFF_CRM_ACCESS_TOKEN", "token")
     schedule = skip_while_in_flight("sla_clock_schedule", sla_clock_job, "*/5 * * * *", "UTC", "the clock")
     # The context is closed after use: open, it keeps an instance of its own as the session's
     # current definitions-state storage, which later definitions loads would find dead.

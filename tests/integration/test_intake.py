@@ -21,8 +21,10 @@ import pytest
 import uvicorn
 from segment import analytics
 
+from pipeline.automation.jobs import build_automation_defs
 from pipeline.automation.sensors import WEBHOOK_JOBS, build_sensor_defs, web_event_files, webhooks
-from pipeline.ingest.web import invalid_event_reason
+from pipeline.ingest.assets import system_pipeline
+from pipeline.ingest.web import invalid_event_reason, web_source
 from pipeline.intake import landing as landing_module
 from pipeline.intake.app import MAX_BODY_BYTES, WebhookSecrets, create_intake_app
 from pipeline.intake.journal import IntakeJournal
@@ -608,9 +610,17 @@ def test_acknowledged_events_survive_a_kill_9_of_the_intake(tmp_path):
         intake.wait()
 
 
-def test_new_webhooks_start_one_run_of_the_systems_they_came_from_and_no_more(tmp_path, monkeypatch):
+def with_a_crm_connection(monkeypatch, tmp_path) -> DataHome:
+    """A data home whose CRM is configured (the sensors start no run without one); nothing is called."""
     home = DataHome(tmp_path / "home")
     monkeypatch.setenv("HANDOFF_HOME", str(home.root))
+    monkeypatch.setenv("HANDOFF_CRM_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HANDOFF_CRM_ACCESS_TOKEN", "token")
+    return home
+
+
+def test_new_webhooks_start_one_run_of_the_systems_they_came_from_and_no_more(tmp_path, monkeypatch):
+    home = with_a_crm_connection(monkeypatch, tmp_path)
     instance = dg.DagsterInstance.ephemeral()
     assert isinstance(webhooks(dg.build_sensor_context(instance=instance)), dg.SkipReason)  # no journal yet
 
@@ -652,8 +662,7 @@ def test_each_systems_changes_job_loads_it_and_rebuilds_what_depends_on_it():
 
 
 def test_website_event_files_that_appear_or_grow_start_a_run(tmp_path, monkeypatch):
-    home = DataHome(tmp_path / "home")
-    monkeypatch.setenv("HANDOFF_HOME", str(home.root))
+    home = with_a_crm_connection(monkeypatch, tmp_path)
     monkeypatch.delenv("HANDOFF_WEB_EVENT_DIRS", raising=False)
     hour = home.web_landing / "2026-12-04" / "10.ndjson"
     hour.parent.mkdir(parents=True)
@@ -668,3 +677,43 @@ def test_website_event_files_that_appear_or_grow_start_a_run(tmp_path, monkeypat
         late.write('{"messageId": "m2"}\n')
     grown = web_event_files(dg.build_sensor_context(instance=instance, cursor=context.cursor))
     assert isinstance(grown, dg.RunRequest) and grown.run_key != first.run_key
+
+
+def test_a_new_sensor_starts_where_the_last_load_of_the_landing_files_stopped(tmp_path, monkeypatch):
+    home = with_a_crm_connection(monkeypatch, tmp_path)
+    monkeypatch.delenv("HANDOFF_WEB_EVENT_DIRS", raising=False)
+    hour = home.web_landing / "2026-12-04" / "10.ndjson"
+    hour.parent.mkdir(parents=True)
+    hour.write_text(
+        json.dumps({"type": "page", "messageId": "m1", "anonymousId": "a", "timestamp": "2026-12-04T10:00:00Z"}) + "\n"
+    )
+    # A demo or a sync from the terminal loaded the file before the UI's sensor ever looked.
+    system_pipeline("web", home).run(web_source(folders=[str(folder) for folder in home.web_event_folders()]))
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(instance=instance)
+    assert isinstance(web_event_files(context), dg.SkipReason)
+    with open(hour, "a") as late:
+        late.write(
+            json.dumps({"type": "page", "messageId": "m2", "anonymousId": "a", "timestamp": "2026-12-04T10:01:00Z"})
+            + "\n"
+        )
+    assert isinstance(web_event_files(dg.build_sensor_context(instance=instance, cursor=context.cursor)), dg.RunRequest)
+
+
+def test_without_a_crm_connection_sensors_and_schedules_skip_saying_so(tmp_path, monkeypatch):
+    home = DataHome(tmp_path / "home")
+    monkeypatch.setenv("HANDOFF_HOME", str(home.root))
+    journal = IntakeJournal(home.intake_journal)
+    journal.append("crm", [("1", "{}")])
+    journal.close()
+    hour = home.web_landing / "2026-12-04" / "10.ndjson"
+    hour.parent.mkdir(parents=True)
+    hour.write_text('{"messageId": "m1"}\n')
+    instance = dg.DagsterInstance.ephemeral()
+    for sensor in (webhooks, web_event_files):
+        skipped = sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(skipped, dg.SkipReason) and "no CRM connection" in skipped.skip_message, sensor
+    for schedule in build_automation_defs(load_settings()).schedules:
+        with dg.build_schedule_context(instance=instance) as context:
+            ticked = schedule.evaluate_tick(context)
+        assert ticked.run_requests == [] and "HANDOFF_CRM_BASE_URL" in ticked.skip_message, schedule.name
