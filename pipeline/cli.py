@@ -162,7 +162,7 @@ def print_summary(home: DataHome, summary) -> None:
     if summary.records_flagged:
         console.print(
             f"Records flagged: {summary.records_flagged} broke a rule on their own, kept out of what they would "
-            "corrupt (each with its reason in quality.record_flags); nothing stopped for them"
+            "corrupt (each with its reason in quality.quality_record_flags); nothing stopped for them"
         )
     _print_written_back(summary)
     console.print(f"Warehouse: {summary.warehouse}")

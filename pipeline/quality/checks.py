@@ -141,18 +141,24 @@ def _nothing_found(reader: Reader, raw: RawTable, suite: str, **metadata) -> dg.
 
 
 def check_result(validation: Validation, **metadata) -> dg.AssetCheckResult:
-    failing_rows = [
-        {"expectation": failure.expectation, "column": failure.column, **row}
+    # Records are named by key alone: the values that broke a rule (an e-mail address, a name) stay
+    # in the warehouse and the Data Docs page, out of the run storage every UI user reads.
+    failing_keys = [
+        {"expectation": failure.expectation, "column": failure.column, **key}
         for failure in validation.failures
-        for row in failure.failing_rows
+        for key in failure.failing_keys
+    ]
+    failed = [
+        {name: value for name, value in asdict(failure).items() if name not in ("sample", "failing_rows")}
+        for failure in validation.failures
     ]
     metadata = {
         "suite": validation.suite,
         "rows_validated": validation.rows,
         "expectations_evaluated": validation.evaluated,
         "expectations_failed": len(validation.failures),
-        "failed_expectations": dg.MetadataValue.json([asdict(f) for f in validation.failures]),
-        "failing_rows_sample": dg.MetadataValue.json(failing_rows),
+        "failed_expectations": dg.MetadataValue.json(failed),
+        "failing_records_sample": dg.MetadataValue.json(failing_keys),
         "records_flagged": validation.records_flagged,
         "flagged_records": dg.MetadataValue.json(
             [
@@ -268,9 +274,13 @@ def evaluate_raw_batch(
         "stopped_batches": dg.MetadataValue.json(decisions),
     }
     if latest is None and not earlier:
+        accepted = next((d for d in decisions if d["load_id"] == load_id and d["status"] == "accepted"), None)
+        verdict = (
+            f"was accepted by {accepted['decided_by']}: {accepted['note']}" if accepted else "passed in an earlier run"
+        )
         return dg.AssetCheckResult(
             passed=True,
-            description=f"no new batch: load {load_id} passed in an earlier run",
+            description=f"no new batch: load {load_id} {verdict}",
             metadata={"suite": raw.suite_name, "rows_validated": 0, **metadata},
         )
     result = check_result(latest, **metadata) if latest is not None else None

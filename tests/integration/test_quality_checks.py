@@ -3,6 +3,7 @@ judges the newest load, counts live records across loads, and links its Data Doc
 read through ``Warehouse.read()`` as they do in a run, and remember what they judged in an
 operational store of the test's own."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -130,8 +131,8 @@ def test_only_the_newest_batch_is_validated_and_its_faults_fail_the_check(wareho
         "expectation": "expect_column_values_to_be_in_set",
         "column": "lifecyclestage",
         "id": "150",
-        "lifecyclestage": "astronaut",
-    } in unknown_stage.metadata["failing_rows_sample"].value
+    } in unknown_stage.metadata["failing_records_sample"].value
+    assert "astronaut" not in json.dumps({name: value.value for name, value in unknown_stage.metadata.items()})
     assert "lifecyclestage" in unknown_stage.description and "50 of 50 unexpected" in unknown_stage.description
     assert "id=150" in unknown_stage.description and "astronaut" not in unknown_stage.description
 
@@ -201,6 +202,15 @@ def test_a_stopped_batch_stays_stopped_through_later_loads_until_an_operator_acc
     [batch] = stopped_batches(state_store)
     assert (batch["load_id"], batch["decision"]) == ("1000.1", "accepted")
     assert "expect_column_values_to_be_in_set(lifecyclestage)" in batch["verdict"]
+
+
+def test_an_accepted_latest_batch_passes_saying_who_accepted_it(warehouse, state_store, tmp_path):
+    load(warehouse, "1000.1", range(10), stage="astronaut")
+    assert not judge_batch(warehouse, state_store, "run-1", tmp_path).passed
+    accept_stopped_batch(state_store, "raw_crm.contacts", "1000.1", "ops@example.com", "the new stage is real")
+    accepted = judge_batch(warehouse, state_store, "run-2", tmp_path)
+    assert accepted.passed
+    assert accepted.description == "no new batch: load 1000.1 was accepted by ops@example.com: the new stage is real"
 
 
 def test_a_batch_that_passed_is_not_validated_again_and_one_that_failed_keeps_failing(warehouse, state_store, tmp_path):
