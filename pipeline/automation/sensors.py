@@ -108,10 +108,9 @@ def web_event_files(context: dg.SensorEvaluationContext):
     seen = json.loads(context.cursor) if context.cursor else already_loaded(home)
     files = landing_files(home)
     changed = sorted(path for path, size in files.items() if seen.get(path) != size)
-    if not changed:
-        context.update_cursor(json.dumps(files))
-        return dg.SkipReason("no new website events")
     context.update_cursor(json.dumps(files))
+    if not changed:
+        return dg.SkipReason("no new website events")
     total = sum(files.values())
     return dg.RunRequest(
         run_key=f"web-files-{len(files)}-{total}",
