@@ -101,9 +101,15 @@ class Settings(BaseSettings):
     web_write_key: SecretStr | None = None
     owner_calendars: Path | None = None
     # The request budgets Handoff paces itself to: by default the vendors' published limits (HubSpot's
-    # private apps 100 requests per 10 s, Marketo 100 calls per 20 s); raise them for a higher tier.
+    # private apps 100 requests per 10 s and 5 searches a second, Marketo 100 calls per 20 s); raise
+    # them for a higher tier.
     crm_requests_per_10s: int = Field(100, gt=0)
+    crm_search_requests_per_s: int = Field(5, gt=0)
     marketing_calls_per_20s: int = Field(100, gt=0)
+    # Raw completeness: every activity type the marketing instance describes and every CRM property
+    # is loaded. A comma-separated list (activity type ids or names; property names) narrows them.
+    marketing_activity_types: str = ""
+    crm_properties: str = ""
     # Extra folders of Segment NDJSON files, separated like PATH.
     web_event_dirs: str = ""
     # The warehouse dlt loads into and dbt builds in, and the PostgreSQL target's connection.

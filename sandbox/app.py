@@ -76,12 +76,29 @@ class RequestCounter:
         await self.app(scope, receive, send)
 
 
+class WithoutTrailingSlash:
+    """ASGI middleware: HubSpot answers ``/crm/v3/owners/`` as it answers ``/crm/v3/owners`` (its
+    owners client calls the first), so a path under ``prefix`` is routed without its trailing slash
+    rather than redirected."""
+
+    def __init__(self, app: ASGIApp, prefix: str):
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(f"{self.prefix}/") and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/"), "raw_path": scope["raw_path"].rstrip(b"/")}
+        await self.app(scope, receive, send)
+
+
 def create_app(sandbox: Sandbox) -> FastAPI:
     app = FastAPI(title="Handoff sandbox", docs_url=None, redoc_url=None)
     app.include_router(crm_router(sandbox.crm, sandbox.crm_access_token, sandbox.limits), prefix=CRM_PREFIX)
     app.include_router(marketing_router(sandbox.marketing), prefix=MARKETING_PREFIX)
     app.include_router(segment_router(sandbox.website), prefix=SEGMENT_PREFIX)
     app.add_middleware(FaultInjection, faults=sandbox.faults, hubspot_prefix=CRM_PREFIX)
+    app.add_middleware(WithoutTrailingSlash, prefix=CRM_PREFIX)
     served: Counter = Counter()
     app.add_middleware(RequestCounter, served=served)
 

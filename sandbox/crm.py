@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -166,6 +166,23 @@ def present(
     return body
 
 
+def owner_body(owner: dict) -> dict:
+    # The dataset's owners carry their calendars too; HubSpot's owners API does not.
+    return {
+        "id": str(owner["id"]),
+        "email": owner.get("email"),
+        "type": "PERSON",
+        "firstName": owner.get("firstName"),
+        "lastName": owner.get("lastName"),
+        "userId": owner.get("userId"),
+        "userIdIncludingInactive": owner.get("userId"),
+        "createdAt": owner.get("createdAt"),
+        "updatedAt": owner.get("updatedAt"),
+        "archived": bool(owner.get("archived")),
+        "teams": owner.get("teams", []),
+    }
+
+
 def batch_error(kind: ObjectKind, missing: list[str]) -> dict:
     return {
         "status": "error",
@@ -187,12 +204,15 @@ def batch_response(results: list[dict], started_at: str, errors: list[dict]) -> 
 
 def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
     budget = RequestBudget(limits.crm_requests_per_10s)
+    search_budget = RequestBudget(limits.crm_search_requests_per_s, window_s=1)
 
     class CrmRoute(APIRoute):
-        """Every CRM endpoint: bearer token first, then the request budget, and HubSpot's error shapes."""
+        """Every CRM endpoint: bearer token first, then the request budgets (search has one of its
+        own besides the burst limit), and HubSpot's error shapes."""
 
         def get_route_handler(self):
             handle = super().get_route_handler()
+            is_search = self.path.endswith("/search")
 
             async def guarded(request: Request) -> Response:
                 if request.headers.get("authorization") != f"Bearer {access_token}":
@@ -205,6 +225,8 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
                 remaining = budget.admit()
                 if remaining is None:
                     return budget.refusal()
+                if is_search and search_budget.admit() is None:
+                    return search_budget.refusal()
                 try:
                     response = await handle(request)
                 except HubSpotError as error:
@@ -244,7 +266,7 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
             present(
                 record,
                 names,
-                store.history(kind, record.id, history_names) if history_names else None,
+                store.history(kind, record, history_names) if history_names else None,
                 v3_associations(kind, record.id, to_kinds),
             )
             for record in records
@@ -393,14 +415,15 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
     @router.get("/crm/v3/properties/{object_type}")
     def list_properties(object_type: str) -> dict:
         kind = object_kind(object_type)
-        return {"results": [p.as_json(store.options(p)) for p in store.definitions(kind).values()]}
+        return {"results": [p.as_json(store.options(kind, p)) for p in store.definitions(kind).values()]}
 
     @router.get("/crm/v3/properties/{object_type}/{property_name}")
     def read_property(object_type: str, property_name: str) -> dict:
-        definition = store.definitions(object_kind(object_type)).get(property_name)
+        kind = object_kind(object_type)
+        definition = store.definitions(kind).get(property_name)
         if definition is None:
             raise not_found()
-        return definition.as_json(store.options(definition))
+        return definition.as_json(store.options(kind, definition))
 
     @router.post("/crm/v3/properties/{object_type}")
     def create_property(object_type: str, request: PropertyCreate) -> JSONResponse:
@@ -428,26 +451,14 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
         if not 1 <= limit <= OWNERS_LIMIT_MAX:
             raise HubSpotError(400, "VALIDATION_ERROR", f"limit must be between 1 and {OWNERS_LIMIT_MAX}")
         owners, next_after = store.owners(cursor(after), limit, email, archived)
-        # The dataset's owners carry their calendars too; HubSpot's owners API does not.
-        return {
-            "results": [
-                {
-                    "id": str(o["id"]),
-                    "email": o.get("email"),
-                    "type": "PERSON",
-                    "firstName": o.get("firstName"),
-                    "lastName": o.get("lastName"),
-                    "userId": o.get("userId"),
-                    "userIdIncludingInactive": o.get("userId"),
-                    "createdAt": o.get("createdAt"),
-                    "updatedAt": o.get("updatedAt"),
-                    "archived": bool(o.get("archived")),
-                    "teams": o.get("teams", []),
-                }
-                for o in owners
-            ],
-            **next_page(request, next_after),
-        }
+        return {"results": [owner_body(o) for o in owners], **next_page(request, next_after)}
+
+    @router.get("/crm/v3/owners/{owner_id}")
+    def read_owner(owner_id: str, idProperty: Literal["id", "userId"] = "id", archived: bool = False) -> dict:
+        found = store.owner(idProperty, owner_id, archived)
+        if found is None:
+            raise not_found()
+        return owner_body(found)
 
     @router.get("/crm/v3/pipelines/{object_type}")
     def list_pipelines(object_type: str) -> dict:

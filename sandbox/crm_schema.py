@@ -114,6 +114,54 @@ OBJECT_KINDS = {
         _activity("emails", "0-49", "email", ("hs_email_subject",)),
         _activity("meetings", "0-47", "meeting", ("hs_meeting_title", "hs_meeting_body"), "meeting_event"),
         _activity("tasks", "0-27", "task", ("hs_task_body", "hs_task_subject")),
+        # Standard objects the simulated company keeps none of: served, empty, as a portal without
+        # such records serves them.
+        _record(
+            "tickets",
+            "0-5",
+            "ticket",
+            "ticketinformation",
+            (
+                "content",
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "hs_pipeline",
+                "hs_pipeline_stage",
+                "hs_ticket_category",
+                "hs_ticket_priority",
+                "subject",
+            ),
+            ("subject", "content"),
+        ),
+        _record(
+            "products",
+            "0-7",
+            "product",
+            "productinformation",
+            ("createdate", "description", "hs_lastmodifieddate", "hs_object_id", "name", "price"),
+            ("name", "description", "hs_sku"),
+        ),
+        _record(
+            "line_items",
+            "0-8",
+            "line_item",
+            "lineiteminformation",
+            ("amount", "createdate", "description", "hs_lastmodifieddate", "hs_object_id", "name", "price", "quantity"),
+            ("name",),
+        ),
+        _record(
+            "quotes",
+            "0-14",
+            "quote",
+            "quoteinformation",
+            ("hs_createdate", "hs_expiration_date", "hs_lastmodifieddate", "hs_object_id", "hs_status", "hs_title"),
+            ("hs_title",),
+            created="hs_createdate",
+        ),
+        _activity("notes", "0-46", "note", ("hs_note_body",)),
+        _activity("communications", "0-18", "communication", ("hs_communication_body",)),
+        _activity("postal_mail", "0-116", "postal_mail", ("hs_postal_mail_body",)),
     )
 }
 KIND_ALIASES = {
@@ -434,6 +482,97 @@ SPECIFIC_PROPERTIES: dict[str, tuple[PropertyDefinition, ...]] = {
         ),
         P("hs_meeting_location", "Meeting location", "string", "text", "meetinginformation"),
     ),
+    "tickets": (
+        P("subject", "Ticket name", "string", "text", "ticketinformation"),
+        P("content", "Ticket description", "string", "textarea", "ticketinformation"),
+        P("hs_pipeline", "Pipeline", "enumeration", "select", "ticketinformation", options_from="pipelines"),
+        P("hs_pipeline_stage", "Ticket status", "enumeration", "select", "ticketinformation", options_from="stages"),
+        P(
+            "hs_ticket_category",
+            "Category",
+            "enumeration",
+            "checkbox",
+            "ticketinformation",
+            choices("PRODUCT_ISSUE", "BILLING_ISSUE", "FEATURE_REQUEST", "GENERAL_INQUIRY"),
+        ),
+        P(
+            "hs_ticket_priority",
+            "Priority",
+            "enumeration",
+            "select",
+            "ticketinformation",
+            choices("LOW", "MEDIUM", "HIGH"),
+        ),
+        P(
+            "source_type",
+            "Source",
+            "enumeration",
+            "select",
+            "ticketinformation",
+            choices("CHAT", "EMAIL", "FORM", "PHONE"),
+        ),
+        P("closed_date", "Close date", "datetime", "date", "ticketinformation", read_only=True),
+        owner("Ticket owner", "ticketinformation"),
+    ),
+    "products": (
+        P("name", "Name", "string", "text", "productinformation"),
+        P("description", "Description", "string", "textarea", "productinformation"),
+        P("price", "Unit price", "number", "number", "productinformation"),
+        P("hs_sku", "SKU", "string", "text", "productinformation"),
+        P("hs_cost_of_goods_sold", "Unit cost", "number", "number", "productinformation"),
+        P(
+            "hs_recurring_billing_period",
+            "Term",
+            "string",
+            "text",
+            "productinformation",
+        ),
+    ),
+    "line_items": (
+        P("name", "Name", "string", "text", "lineiteminformation"),
+        P("description", "Description", "string", "textarea", "lineiteminformation"),
+        P("price", "Unit price", "number", "number", "lineiteminformation"),
+        P("quantity", "Quantity", "number", "number", "lineiteminformation"),
+        P("amount", "Net price", "number", "number", "lineiteminformation", read_only=True),
+        P("hs_product_id", "Product ID", "number", "number", "lineiteminformation"),
+        P("discount", "Unit discount", "number", "number", "lineiteminformation"),
+    ),
+    "quotes": (
+        P("hs_title", "Quote name", "string", "text", "quoteinformation"),
+        P("hs_expiration_date", "Expiration date", "datetime", "date", "quoteinformation"),
+        P(
+            "hs_status",
+            "Quote approval status",
+            "enumeration",
+            "select",
+            "quoteinformation",
+            choices("DRAFT", "APPROVAL_NOT_NEEDED", "PENDING_APPROVAL", "APPROVED", "REJECTED"),
+        ),
+        P("hs_quote_amount", "Amount", "number", "number", "quoteinformation", read_only=True),
+        P("hs_currency", "Currency", "string", "text", "quoteinformation"),
+        P("hs_public_url_key", "Public URL key", "string", "text", "quoteinformation", read_only=True),
+    ),
+    "notes": (P("hs_note_body", "Note body", "string", "html", "noteinformation"),),
+    "communications": (
+        P("hs_communication_body", "Communication body", "string", "html", "communicationinformation"),
+        P(
+            "hs_communication_channel_type",
+            "Channel type",
+            "enumeration",
+            "select",
+            "communicationinformation",
+            choices("SMS", "WHATS_APP", "LINKEDIN_MESSAGE"),
+        ),
+        P(
+            "hs_communication_logged_from",
+            "Logged from",
+            "enumeration",
+            "select",
+            "communicationinformation",
+            choices("CRM"),
+        ),
+    ),
+    "postal_mail": (P("hs_postal_mail_body", "Postal mail body", "string", "html", "postal_mailinformation"),),
     "tasks": (
         P("hs_task_subject", "Task title", "string", "text", "taskinformation"),
         P("hs_task_body", "Task notes", "string", "textarea", "taskinformation"),
@@ -465,7 +604,7 @@ SPECIFIC_PROPERTIES: dict[str, tuple[PropertyDefinition, ...]] = {
     ),
 }
 ACTIVITY_PROPERTIES = (P("hs_timestamp", "Activity date", "datetime", "date", "engagement"),)
-MERGEABLE = ("contacts", "companies", "deals")
+MERGEABLE = ("contacts", "companies", "deals", "tickets")
 
 
 def _catalog(kind: ObjectKind) -> dict[str, PropertyDefinition]:
@@ -513,6 +652,36 @@ def check_creatable(definition: PropertyDefinition) -> None:
 
 # HubSpot-defined association type ids by (from, to); some pairs also have a "Primary" label.
 UNLABELED_TYPE_IDS = {
+    ("contacts", "tickets"): 15,
+    ("tickets", "contacts"): 16,
+    ("tickets", "companies"): 339,
+    ("companies", "tickets"): 340,
+    ("deals", "tickets"): 27,
+    ("tickets", "deals"): 28,
+    ("deals", "line_items"): 19,
+    ("line_items", "deals"): 20,
+    ("deals", "quotes"): 63,
+    ("quotes", "deals"): 64,
+    ("quotes", "line_items"): 67,
+    ("line_items", "quotes"): 68,
+    ("quotes", "contacts"): 69,
+    ("contacts", "quotes"): 70,
+    ("quotes", "companies"): 71,
+    ("companies", "quotes"): 72,
+    ("companies", "notes"): 189,
+    ("notes", "companies"): 190,
+    ("contacts", "notes"): 201,
+    ("notes", "contacts"): 202,
+    ("deals", "notes"): 213,
+    ("notes", "deals"): 214,
+    ("tickets", "notes"): 227,
+    ("notes", "tickets"): 228,
+    ("contacts", "communications"): 81,
+    ("communications", "contacts"): 82,
+    ("companies", "communications"): 87,
+    ("communications", "companies"): 88,
+    ("deals", "communications"): 85,
+    ("communications", "deals"): 86,
     ("contacts", "companies"): 279,
     ("companies", "contacts"): 280,
     ("deals", "companies"): 341,
@@ -545,10 +714,29 @@ UNLABELED_TYPE_IDS = {
     ("deals", "tasks"): 215,
 }
 PRIMARY_TYPE_IDS = {
+    ("companies", "tickets"): 25,
+    ("tickets", "companies"): 26,
     ("contacts", "companies"): 1,
     ("companies", "contacts"): 2,
     ("deals", "companies"): 5,
     ("companies", "deals"): 6,
+}
+
+
+# The pipeline every portal has for tickets, until its owners change it.
+DEFAULT_TICKET_PIPELINE = {
+    "id": "0",
+    "label": "Support Pipeline",
+    "displayOrder": 0,
+    "stages": [
+        {"id": str(n), "label": label, "displayOrder": n - 1, "metadata": {"ticketState": state, "isClosed": closed}}
+        for n, label, state, closed in (
+            (1, "New", "OPEN", "false"),
+            (2, "Waiting on contact", "OPEN", "false"),
+            (3, "Waiting on us", "OPEN", "false"),
+            (4, "Closed", "CLOSED", "true"),
+        )
+    ],
 }
 
 

@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sandbox.crm_catalogue import EXTRA_PROPERTIES, STAGE_PROPERTY, deal_stage_timestamps, stage_timestamp_names
 from sandbox.crm_schema import (
     CATALOG,
+    DEFAULT_TICKET_PIPELINE,
+    LIFECYCLE_STAGES,
     OBJECT_KINDS,
     PRIMARY_TYPE_IDS,
     UNLABELED_TYPE_IDS,
@@ -104,6 +107,23 @@ class CrmObject:
         )
 
 
+CREATION_SOURCE = "CRM_UI"  # how a value set when its record was created is said to have come
+
+
+def _entered_sql(stage_property: str, stage: str) -> str:
+    """When a record first entered ``stage``, for search: as ``_with_stage_timestamps`` reads it."""
+    value = stage.replace("'", "''")
+    history = (
+        "from crm_property_history h where h.object_type = o.object_type and h.id = o.id "
+        f"and h.property = '{stage_property}'"
+    )
+    return (
+        f"coalesce((select min(h.timestamp) {history} and h.value = '{value}'), "
+        f"case when json_extract(o.properties, '$.{stage_property}') = '{value}' "
+        f"and not exists (select 1 {history}) then o.created_at end)"
+    )
+
+
 class InvalidValue(ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -152,6 +172,19 @@ class CrmStore:
         for row in store.query("select object_type, body from crm_custom_properties"):
             definition = PropertyDefinition.from_json(json.loads(row["body"]))
             self._custom[row["object_type"]][definition.name] = definition
+        deal_stages = [(s["id"], s.get("label", s["id"])) for p in self.pipelines("deals") for s in p.get("stages", [])]
+        extra = {**EXTRA_PROPERTIES, "deals": (*EXTRA_PROPERTIES["deals"], *deal_stage_timestamps(deal_stages))}
+        self._entered_stages = {
+            (object_type, name): stage
+            for object_type, stages in (
+                ("contacts", [v for v, _ in LIFECYCLE_STAGES]),
+                ("deals", [i for i, _ in deal_stages]),
+            )
+            for stage in stages
+            for name in stage_timestamp_names(object_type, stage)["entered"]
+        }
+        # What the company fills wins over the rest of the catalogue where both define a name.
+        self._defined = {name: {**{p.name: p for p in extra.get(name, ())}, **CATALOG[name]} for name in OBJECT_KINDS}
         self._owner_options = tuple(
             (str(o["id"]), f"{o.get('firstName', '')} {o.get('lastName', '')}".strip())
             for o in (json.loads(row["body"]) for row in store.query("select body from owners order by rowid"))
@@ -188,16 +221,16 @@ class CrmStore:
     # -- properties -----------------------------------------------------------------------------
 
     def definitions(self, kind: ObjectKind) -> dict[str, PropertyDefinition]:
-        definitions = {**CATALOG[kind.name], **self._custom[kind.name]}
+        definitions = {**self._defined[kind.name], **self._custom[kind.name]}
         if kind.name == "contacts" and self.drift_active:
             definitions.setdefault(DRIFT_PROPERTY.name, DRIFT_PROPERTY)
         return definitions
 
-    def options(self, definition: PropertyDefinition) -> tuple[tuple[str, str], ...]:
+    def options(self, kind: ObjectKind, definition: PropertyDefinition) -> tuple[tuple[str, str], ...]:
         if definition.options_from == "owners":
             return self._owner_options
         if definition.options_from in ("pipelines", "stages"):
-            pipelines = self.pipelines("deals")
+            pipelines = self.pipelines(kind.name)
             if definition.options_from == "pipelines":
                 return tuple((p["id"], p.get("label", p["id"])) for p in pipelines)
             return tuple((s["id"], s.get("label", s["id"])) for p in pipelines for s in p.get("stages", []))
@@ -225,6 +258,8 @@ class CrmStore:
         }
         if name in in_columns:
             return in_columns[name]
+        if (stage := self._entered_stages.get((kind.name, name))) is not None:
+            return Column(_entered_sql(STAGE_PROPERTY[kind.name], stage), "datetime")
         stored = f"nullif(json_extract(o.properties, '$.{name}'), '')"  # names are checked when defined
         if name == "hs_merged_object_ids":
             return Column(f"coalesce(({MERGED_IDS_SQL}), {stored})", definition.type)
@@ -269,7 +304,7 @@ class CrmStore:
             if value.lower() not in ("true", "false"):
                 raise InvalidValue("INVALID_BOOLEAN", f"{value} was not a valid boolean")
             return value.lower()
-        elif definition.type == "enumeration" and (allowed := {v for v, _ in self.options(definition)}):
+        elif definition.type == "enumeration" and (allowed := {v for v, _ in self.options(kind, definition)}):
             chosen = value.split(";") if definition.field_type == "checkbox" else [value]
             if not set(chosen) <= allowed:
                 raise InvalidValue("INVALID_OPTION", f"{value} was not one of the allowed options")
@@ -287,7 +322,39 @@ class CrmStore:
 
     def _records(self, kind: ObjectKind, where: str, params: list | tuple) -> list[CrmObject]:
         rows = self.store.query(f"{self._select(kind)} where o.object_type = ? and {where}", (kind.name, *params))
-        return [CrmObject.from_row(kind, row) for row in rows]
+        records = [CrmObject.from_row(kind, row) for row in rows]
+        if kind.name in STAGE_PROPERTY and records:
+            self._with_stage_timestamps(kind, records)
+        return records
+
+    def _with_stage_timestamps(self, kind: ObjectKind, records: list[CrmObject]) -> None:
+        """When each record first entered and last left each stage, from its stage's history:
+        HubSpot keeps these as properties, which clients read instead of the history."""
+        stage = STAGE_PROPERTY[kind.name]
+        versions: dict[int, list[tuple[str, str]]] = {}
+        for row in self.store.query(
+            f"""select id, value, timestamp from crm_property_history
+                where object_type = ? and property = ? and id in ({", ".join("?" * len(records))})
+                order by id, timestamp""",
+            (kind.name, stage, *(record.id for record in records)),
+        ):
+            versions.setdefault(row["id"], []).append((row["value"] or "", row["timestamp"]))
+        known = self.definitions(kind)
+        for record in records:
+            # Without history, the record has been in its stage since it was created.
+            changes = versions.get(record.id) or [(record.properties.get(stage) or "", record.created_at)]
+            entered: dict[str, str] = {}
+            exited: dict[str, str] = {}
+            for (value, since), (following, until) in zip(changes, [*changes[1:], ("", None)], strict=True):
+                if value:
+                    entered.setdefault(value, since)
+                    if until is not None and following != value:
+                        exited[value] = until
+            for moments, which in ((entered, "entered"), (exited, "exited")):
+                for value, moment in moments.items():
+                    for name in stage_timestamp_names(kind.name, value)[which]:
+                        if name in known:
+                            record.properties[name] = moment
 
     def get(
         self, kind: ObjectKind, key: str, archived: bool = False, id_property: str | None = None
@@ -361,12 +428,15 @@ class CrmStore:
         records = self._records(kind, f"o.id in ({', '.join('?' * len(ids))})", ids) if ids else []
         return {record.id: record for record in records}
 
-    def history(self, kind: ObjectKind, object_id: int, names: list[str]) -> dict[str, list[dict]]:
+    def history(self, kind: ObjectKind, record: CrmObject, names: list[str]) -> dict[str, list[dict]]:
+        """Every version of each property, newest first, the current one included, as HubSpot lists
+        them. A property never changed since the record was created has one version: its value, as
+        of the creation (the modification date's, as of the last change)."""
         rows = self.store.query(
             f"""select property, value, timestamp, source_type from crm_property_history
                 where object_type = ? and id = ? and property in ({", ".join("?" * len(names))})
                 order by timestamp desc""",
-            (kind.name, object_id, *names),
+            (kind.name, record.id, *names),
         )
         history: dict[str, list[dict]] = {name: [] for name in names}
         for row in rows:
@@ -374,6 +444,10 @@ class CrmStore:
             history[row["property"]].append(
                 {"value": row["value"] or "", "timestamp": row["timestamp"], "sourceType": row["source_type"]}
             )
+        for name, versions in history.items():
+            if not versions and (value := record.properties.get(name)) not in (None, ""):
+                since = record.updated_at if name == kind.modified else record.created_at
+                versions.append({"value": value, "timestamp": since, "sourceType": CREATION_SOURCE})
         return history
 
     def associations(self, kind: ObjectKind, object_id: int, to_kind: ObjectKind) -> list[Association]:
@@ -406,6 +480,15 @@ class CrmStore:
         )
         return [json.loads(row["body"]) for row in rows[:limit]], (rows[limit]["rowid"] if len(rows) > limit else None)
 
+    def owner(self, id_property: str, key: str, archived: bool) -> dict | None:
+        """One owner by its owner id or its user id."""
+        row = self.store.query_one(
+            f"select body from owners where cast(json_extract(body, '$.{id_property}') as text) = ? "
+            "and coalesce(json_extract(body, '$.archived'), 0) = ?",
+            (key, int(archived)),
+        )
+        return json.loads(row["body"]) if row else None
+
     def pipelines(self, object_type: str) -> list[dict]:
         pipelines = []
         for row in self.store.query("select body from crm_pipelines where object_type = ?", (object_type,)):
@@ -414,6 +497,8 @@ class CrmStore:
             body.setdefault("archived", False)
             body["stages"] = sorted(body.get("stages", []), key=lambda stage: stage.get("displayOrder", 0))
             pipelines.append(body)
+        if not pipelines and object_type == "tickets":
+            pipelines.append({**DEFAULT_TICKET_PIPELINE, "archived": False})
         return sorted(pipelines, key=lambda pipeline: pipeline.get("displayOrder", 0))
 
     # -- writes ---------------------------------------------------------------------------------
@@ -428,14 +513,14 @@ class CrmStore:
         with self.store.transaction() as db:
             for item in inputs:
                 row = db.execute(
-                    "select properties from crm_objects where object_type = ? and id = ? and archived = 0 "
-                    "and merged_into is null",
+                    "select created_at, properties from crm_objects where object_type = ? and id = ? "
+                    "and archived = 0 and merged_into is null",
                     (kind.name, ids.get(item.key, -1)),
                 ).fetchone()
                 if row is None:
                     missing.append(item.key)
                     continue
-                self._write(db, kind, ids[item.key], json.loads(row["properties"]), item.values, now)
+                self._write(db, kind, ids[item.key], row["created_at"], json.loads(row["properties"]), item.values, now)
         return list(self.by_ids(kind, [ids[i.key] for i in inputs if i.key not in missing]).values()), missing
 
     def upsert(self, kind: ObjectKind, inputs: list[WriteInput]) -> list[tuple[CrmObject, bool]]:
@@ -452,10 +537,11 @@ class CrmStore:
                 identity = {item.id_property: item.key.lower() if item.id_property == "email" else item.key}
                 if item.key in ids:
                     row = db.execute(
-                        "select properties from crm_objects where object_type = ? and id = ?",
+                        "select created_at, properties from crm_objects where object_type = ? and id = ?",
                         (kind.name, ids[item.key]),
                     ).fetchone()
-                    self._write(db, kind, ids[item.key], json.loads(row["properties"]), item.values, now)
+                    stored = json.loads(row["properties"])
+                    self._write(db, kind, ids[item.key], row["created_at"], stored, item.values, now)
                     continue
                 ids[item.key] = next_id
                 created.add(next_id)
@@ -464,7 +550,7 @@ class CrmStore:
                     "values (?, ?, ?, ?, 0, '{}')",
                     (kind.name, next_id, now, now),
                 )
-                self._write(db, kind, next_id, {}, {**item.values, **identity}, now)
+                self._write(db, kind, next_id, now, {}, {**item.values, **identity}, now)
                 next_id += 1
         records = self.by_ids(kind, [ids[item.key] for item in inputs])
         return [(records[ids[item.key]], ids[item.key] in created) for item in inputs]
@@ -486,7 +572,7 @@ class CrmStore:
         }
 
     @staticmethod
-    def _write(db, kind: ObjectKind, record_id: int, stored: dict, values: dict, now: str) -> None:
+    def _write(db, kind: ObjectKind, record_id: int, created_at: str, stored: dict, values: dict, now: str) -> None:
         """Set the values that differ from what the record holds, with history; an update that
         changes nothing leaves the record (and its modification date) alone, as HubSpot does."""
         changed = {name: value for name, value in values.items() if stored.get(name) != value}
@@ -496,7 +582,22 @@ class CrmStore:
             "update crm_objects set properties = ?, updated_at = ? where object_type = ? and id = ?",
             (json.dumps({**stored, **changed}, ensure_ascii=False), now, kind.name, record_id),
         )
+        # A property's first recorded change keeps the value it replaces, as of the creation: the
+        # company's data records history only for the properties its journeys change.
+        with_history = {
+            row[0]
+            for row in db.execute(
+                f"select distinct property from crm_property_history where object_type = ? and id = ? "
+                f"and property in ({', '.join('?' * len(changed))})",
+                (kind.name, record_id, *changed),
+            )
+        }
+        replaced = [
+            (kind.name, record_id, name, stored[name], created_at, CREATION_SOURCE)
+            for name in changed
+            if name not in with_history and stored.get(name) not in (None, "")
+        ]
         db.executemany(
-            "insert into crm_property_history values (?, ?, ?, ?, ?, 'INTEGRATION')",
-            [(kind.name, record_id, name, value, now) for name, value in changed.items()],
+            "insert into crm_property_history values (?, ?, ?, ?, ?, ?)",
+            [*replaced, *((kind.name, record_id, name, value, now, "INTEGRATION") for name, value in changed.items())],
         )

@@ -39,6 +39,7 @@ class Limits:
     """The vendors' published limits, as the stand-ins enforce them."""
 
     crm_requests_per_10s: int = 100  # HubSpot private app burst limit
+    crm_search_requests_per_s: int = 5  # HubSpot search endpoints, per token, besides the burst limit
     crm_batch_inputs: int = 100  # HubSpot batch endpoints
     marketing_requests_per_20s: int = 100  # Marketo: 606 past this
     marketing_concurrent_requests: int = 10  # Marketo: 615 past this
@@ -52,6 +53,7 @@ class Limits:
         return replace(
             self,
             crm_requests_per_10s=scale(self.crm_requests_per_10s),
+            crm_search_requests_per_s=scale(self.crm_search_requests_per_s),
             marketing_requests_per_20s=scale(self.marketing_requests_per_20s),
             marketing_concurrent_requests=scale(self.marketing_concurrent_requests),
             marketing_daily_quota=scale(self.marketing_daily_quota),

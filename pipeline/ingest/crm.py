@@ -49,6 +49,42 @@ HISTORY_PROPERTIES = {
     "contacts": ("lifecyclestage", "hs_lead_status", "hubspot_owner_id", "rejection_reason"),
     "deals": ("dealstage",),
 }
+# What the funnel reads of each object type (the staging models, the record rules and the raw
+# suites): loaded whatever the ``crm_properties`` setting narrows, with the modification date and
+# the properties whose history is read.
+FUNNEL_PROPERTIES = {
+    "contacts": (
+        "email",
+        "firstname",
+        "lastname",
+        "jobtitle",
+        "company",
+        "country",
+        "lifecyclestage",
+        "hs_lead_status",
+        "hubspot_owner_id",
+        "rejection_reason",
+        "hs_analytics_source",
+        "hs_merged_object_ids",
+        "createdate",
+    ),
+    "companies": ("name", "domain", "industry", "numberofemployees", "country", "createdate"),
+    "deals": (
+        "dealname",
+        "amount",
+        "dealstage",
+        "pipeline",
+        "closedate",
+        "dealtype",
+        "closed_lost_reason",
+        "hubspot_owner_id",
+        "createdate",
+    ),
+    "calls": ("hubspot_owner_id", "hs_timestamp", "hs_createdate", "hs_call_direction", "hs_call_status"),
+    "emails": ("hubspot_owner_id", "hs_timestamp", "hs_createdate", "hs_email_direction", "hs_email_status"),
+    "meetings": ("hubspot_owner_id", "hs_timestamp", "hs_createdate", "hs_meeting_outcome"),
+    "tasks": ("hubspot_owner_id", "hs_timestamp", "hs_createdate", "hs_task_status"),
+}
 ASSOCIATED_TYPES = {
     "contacts": ("companies",),
     "deals": ("contacts", "companies"),
@@ -63,6 +99,7 @@ SEARCH_RESULT_CAP = 10_000  # HubSpot's search returns no more than this per que
 BATCH_SIZE = 100
 WRITE_BATCH_ROWS = 10_000  # rows of a table handed to dlt at a time
 REQUESTS_PER_10S_VARIABLE = "HANDOFF_CRM_REQUESTS_PER_10S"  # another tier's limit than HubSpot's 100 per 10 s
+SEARCHES_PER_S_VARIABLE = "HANDOFF_CRM_SEARCH_REQUESTS_PER_S"  # and than its 5 searches a second
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 ENVELOPE = pa.schema(
@@ -88,14 +125,35 @@ def requests_per_10s() -> int:
 
 
 def crm_client(base_url: str, access_token: str) -> RESTClient:
+    searches = SlidingWindowLimiter(load_settings().crm_search_requests_per_s, 1)
     return RESTClient(
         base_url=base_url,
-        session=paced(Client(raise_for_status=False).session, SlidingWindowLimiter(requests_per_10s(), 10), base_url),
+        session=paced(
+            Client(raise_for_status=False).session,
+            SlidingWindowLimiter(requests_per_10s(), 10),
+            base_url,
+            endpoint_limiters={"/search": searches},
+        ),
         auth=BearerTokenAuth(access_token),
         paginator=JSONResponseCursorPaginator(cursor_path="paging.next.after", cursor_param="after"),
         # Compiled once: the client would parse the path again for every page.
         data_selector=compile_path("results"),
     )
+
+
+def loaded_properties(object_type: str, definitions: list[dict], narrowed_to: str) -> list[dict]:
+    """The definitions of the properties to load: every one the CRM defines (the raw layer is the
+    source, complete), or, when ``narrowed_to`` lists names (comma-separated), those of them this
+    object type defines plus what the funnel reads."""
+    asked = {name.strip() for name in narrowed_to.split(",") if name.strip()}
+    if not asked:
+        return definitions
+    kept = asked | {
+        *FUNNEL_PROPERTIES[object_type],
+        OBJECT_TYPES[object_type],
+        *HISTORY_PROPERTIES.get(object_type, ()),
+    }
+    return [definition for definition in definitions if definition["name"] in kept]
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -419,14 +477,14 @@ class CrmReader:
         return pa.Table.from_pylist(links, schema=ASSOCIATIONS)
 
 
-def _object_resource(reader: CrmReader, object_type: str):
+def _object_resource(reader: CrmReader, object_type: str, only_properties: str):
     @dlt.resource(name=object_type, primary_key="id", write_disposition="merge")
     def records() -> Iterator:
         # The cursor is the newest modification time loaded. Searching from it inclusively re-reads
         # the records that share it, which the merge absorbs: nothing between two runs is missed.
         state = dlt.current.resource_state()
         since = datetime.fromisoformat(state["modified_since"]) if "modified_since" in state else None
-        definitions = reader.definitions(object_type)
+        definitions = loaded_properties(object_type, reader.definitions(object_type), only_properties)
         typer = RecordTyper(object_type, definitions)
         names = [p["name"] for p in definitions]
         changed = (
@@ -471,8 +529,13 @@ def crm_source(
     base_url: str = dlt.config.value,
     access_token: str = dlt.secrets.value,
     object_types: tuple[str, ...] = tuple(OBJECT_TYPES),
+    only_properties: str | None = None,
 ):
+    """``only_properties`` narrows the properties loaded (names, comma-separated; what the funnel
+    reads is always loaded); by default, and when empty, every property the CRM defines is loaded."""
     reader = CrmReader(crm_client(base_url, access_token))
+    if only_properties is None:
+        only_properties = load_settings().crm_properties
 
     @dlt.resource(name="owners", primary_key="id", write_disposition="merge")
     def owners() -> Iterator[list[dict]]:
@@ -486,4 +549,4 @@ def crm_source(
         response.raise_for_status()
         yield response.json()["results"]
 
-    return [owners, deal_pipelines, *(_object_resource(reader, t) for t in object_types)]
+    return [owners, deal_pipelines, *(_object_resource(reader, t, only_properties) for t in object_types)]

@@ -27,13 +27,7 @@ from pipeline.ingest.pacing import SlidingWindowLimiter, paced
 from pipeline.ingest.read_ahead import read_ahead
 from pipeline.settings import load_settings
 
-# Marketo's standard activity types the funnel reads, in calls of at most ten types each.
-# Each call scans the same stream of activities whatever types it asks for, so one call of ten
-# types costs half of two calls of five: e-mail "delivered" (7) is left out, send/open/click tell more.
-ACTIVITY_TYPE_GROUPS = (
-    (1, 2, 6, 10, 11, 12, 13, 22, 104, 32),  # visit, form fill, e-mail send/open/click, new lead,
-    # data value change, score change, program status, merge
-)
+ACTIVITY_TYPES_PER_CALL = 10  # Marketo's most for one activities.json call
 ACTIVITY_CHUNK = 3_000  # activities handed on together, so leads are looked up in full batches
 LEADS_PER_CALL = 300  # Marketo's maximum filter values and batch size
 PAGE_SIZE = 300
@@ -61,6 +55,42 @@ def member_filters(updated_since: datetime | None, until: datetime) -> list[dict
         windows.append({"filterType": "updatedAt", "startAt": start.isoformat(), "endAt": end.isoformat()})
         start = end
     return windows
+
+
+def activity_type_groups(read_before: list[str], wanted: list[int]) -> list[tuple[str, list[int]]]:
+    """The calls that read the ``wanted`` activity types: each as the key its paging token is saved
+    under and the type ids it asks for. Groups read before keep their key, and so continue from
+    their token (asking only for the types still wanted); types no group has read yet form new
+    groups, which start from the beginning of the history. Each call scans the whole activity
+    stream whatever types it asks for, so the groups are as full as Marketo allows."""
+    wanted_set = set(wanted)
+    groups = []
+    for key in read_before:
+        asked = [type_id for type_id in map(int, key.split(",")) if type_id in wanted_set]
+        if asked:
+            groups.append((key, asked))
+    grouped = {type_id for key in read_before for type_id in map(int, key.split(","))}
+    new = sorted(wanted_set - grouped)
+    for start in range(0, len(new), ACTIVITY_TYPES_PER_CALL):
+        group = new[start : start + ACTIVITY_TYPES_PER_CALL]
+        groups.append((",".join(map(str, group)), group))
+    return groups
+
+
+def wanted_activity_types(described: list[dict], narrowed_to: str) -> list[int]:
+    """Every activity type the instance describes, or those ``narrowed_to`` names (ids or names,
+    comma-separated); a name the instance does not describe is an error, not a silent gap."""
+    if not narrowed_to.strip():
+        return sorted(int(t["id"]) for t in described)
+    by_name = {str(t["id"]): int(t["id"]) for t in described} | {t["name"].lower(): int(t["id"]) for t in described}
+    asked = [name.strip() for name in narrowed_to.split(",") if name.strip()]
+    unknown = [name for name in asked if name.lower() not in by_name]
+    if unknown:
+        raise ValueError(
+            f"HANDOFF_MARKETING_ACTIVITY_TYPES names activity types the instance does not describe: "
+            f"{', '.join(unknown)} (activities/types.json lists {len(described)})"
+        )
+    return sorted({by_name[name.lower()] for name in asked})
 
 
 def calls_per_20s() -> int:
@@ -216,24 +246,40 @@ def marketing_source(
     client_id: str = dlt.secrets.value,
     client_secret: str = dlt.secrets.value,
     history_days: int = HISTORY_DAYS,
+    only_activity_types: str | None = None,
 ):
+    """``only_activity_types`` narrows the activity types loaded (ids or names, comma-separated);
+    by default, and when empty, every type the instance describes is loaded."""
     client = MarketoClient(base_url, client_id, client_secret)
+    if only_activity_types is None:
+        only_activity_types = load_settings().marketing_activity_types
+
+    described: list[dict] = []  # read once a run, by whichever resource asks first
+
+    def described_types() -> list[dict]:
+        if not described:
+            described.extend(client.call("/rest/v1/activities/types.json")["result"])
+        return described
 
     @dlt.resource(name="activity_types", primary_key="id", write_disposition="replace")
     @stopping_at_quota
     def activity_types() -> Iterator[list[dict]]:
         """Marketo's activity types and their attributes."""
-        yield client.call("/rest/v1/activities/types.json")["result"]
+        yield described_types()
 
     @dlt.resource(name="activities", primary_key="id", write_disposition="merge")
     def activities() -> Iterator[pa.Table]:
         """Lead activities, resumed from the paging token saved after the last page read."""
         tokens: dict = dlt.current.resource_state().setdefault("next_page_tokens", {})
         first_since = datetime.now(UTC) - timedelta(days=history_days)
-        for group in ACTIVITY_TYPE_GROUPS:
-            key = ",".join(map(str, group))
+        try:
+            wanted = wanted_activity_types(described_types(), only_activity_types)
+        except DailyQuotaReached as stop:
+            logger.warning(f"{stop}; the next run resumes from the saved paging tokens")
+            return
+        for key, asked in activity_type_groups(list(tokens), wanted):
             params = {
-                "activityTypeIds": key,
+                "activityTypeIds": ",".join(map(str, asked)),
                 "batchSize": PAGE_SIZE,
                 "nextPageToken": tokens.get(key) or client.paging_token(first_since),
             }

@@ -45,7 +45,9 @@ class RawTable:
     """A raw table a suite guards: ``key`` names a failing row; ``live`` (SQL) says which records
     exist in the source now, for tables that get the live-row check; ``deleted_in`` is a table of
     the same dataset listing deleted keys (``table``, ``column``); ``quarantine`` (SQL) picks this
-    table's records from the dataset's quarantine table."""
+    table's records from the dataset's quarantine table; ``described_in`` is a table of the same
+    dataset (``table``, ``column``) whose values the source describes, handed to the suite as the
+    parameter ``described`` (the activity types the marketing instance lists)."""
 
     schema: str
     table: str
@@ -53,6 +55,7 @@ class RawTable:
     live: str | None = None
     deleted_in: tuple[str, str] | None = None
     quarantine: str | None = None
+    described_in: tuple[str, str] | None = None
 
     @property
     def suite_name(self) -> str:
@@ -64,7 +67,7 @@ RAW_TABLES = (
     RawTable("raw_crm", "companies", "id", live=NOT_ARCHIVED, quarantine="object_type = 'companies'"),
     RawTable("raw_crm", "deals", "id", live=NOT_ARCHIVED, quarantine="object_type = 'deals'"),
     RawTable("raw_marketing", "leads", "id", live="true", deleted_in=("deleted_leads", "lead_id")),
-    RawTable("raw_marketing", "activities", "id"),
+    RawTable("raw_marketing", "activities", "id", described_in=("activity_types", "id")),
     RawTable("raw_web", "events", "message_id", quarantine="true"),
 )
 
@@ -116,6 +119,16 @@ def record_rules() -> dict:
         **{name: variables[name] for name in RECORD_RULE_VARS},
         "lifecycle_stages": list(_contract().lifecycle_stages),
     }
+
+
+def _described(reader: Reader, raw: RawTable) -> dict:
+    if raw.described_in is None:
+        return {}
+    table, column = raw.described_in
+    if not reader.has_table(raw.schema, table):
+        return {"described": []}
+    values = reader.rows(f"select distinct {reader.quote(column)} as value from {reader.table(raw.schema, table)}")
+    return {"described": [row["value"] for row in values]}
 
 
 def data_docs_dir() -> Path:
@@ -238,7 +251,7 @@ def evaluate_raw_batch(
             )
         ]
     suite = read_suite(EXPECTATIONS_DIR / f"{raw.suite_name}.json")
-    parameters = {"now": now, **record_rules()}
+    parameters = {"now": now, **record_rules(), **_described(reader, raw)}
 
     def judge(batch_load_id: str) -> Validation:
         batch = _read_for_suite(

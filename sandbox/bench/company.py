@@ -22,7 +22,7 @@ from typing import IO
 import httpx
 import sqlalchemy as sa
 
-from pipeline.ingest.crm import REQUESTS_PER_10S_VARIABLE
+from pipeline.ingest.crm import REQUESTS_PER_10S_VARIABLE, SEARCHES_PER_S_VARIABLE
 from pipeline.ingest.marketing import CALLS_PER_20S_VARIABLE
 from pipeline.settings import DataHome, Settings
 from pipeline.warehouse import Warehouse
@@ -119,6 +119,7 @@ class BenchLimits:
     def client_environment(self) -> dict[str, str]:
         return {
             REQUESTS_PER_10S_VARIABLE: str(self.sandbox.crm_requests_per_10s),
+            SEARCHES_PER_S_VARIABLE: str(self.sandbox.crm_search_requests_per_s),
             CALLS_PER_20S_VARIABLE: str(self.sandbox.marketing_requests_per_20s),
         }
 

@@ -26,16 +26,17 @@ from pipeline.ingest.crm import (
 )
 from pipeline.ingest.marketing import (
     ACTIVITY_CHUNK,
-    ACTIVITY_TYPE_GROUPS,
     HISTORY_DAYS,
     LEADS_PER_CALL,
     MEMBER_FIELDS,
     PAGE_SIZE,
+    activity_type_groups,
     calls_per_20s,
+    wanted_activity_types,
 )
 from pipeline.ingest.pacing import SlidingWindowLimiter
 from pipeline.ingest.web import read_new_lines
-from pipeline.settings import DataHome, load_connections
+from pipeline.settings import DataHome, load_connections, load_settings
 
 TIMEOUT_S = 60
 PROGRAMS_PER_CALL = 200
@@ -137,9 +138,10 @@ def download_marketing(_: DataHome) -> Downloaded:
                 "nextPageToken"
             ]
 
-        fetch.json("GET", "/rest/v1/activities/types.json")
+        described = fetch.json("GET", "/rest/v1/activities/types.json")["result"]
+        wanted = wanted_activity_types(described, load_settings().marketing_activity_types)
         look_up_leads = _lead_look_up(fetch)
-        for group in ACTIVITY_TYPE_GROUPS:
+        for _, group in activity_type_groups([], wanted):
             # Leads are looked up per chunk of activities, as the ingest hands them on.
             lead_ids: set[int] = set()
             activities = 0

@@ -7,6 +7,10 @@ company and assert relative to its dataset, whatever its size.
 
 import pytest
 from hubspot import HubSpot
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.contacts import (
     ApiException,
     BatchInputSimplePublicObjectBatchInput,
@@ -133,3 +137,44 @@ def test_property_definitions_read_through_the_sdk(client):
     names = {p.name: p for p in client.crm.properties.core_api.get_all("contacts").results}
     assert names["lastmodifieddate"].type == "datetime"
     assert {o.value for o in names["hs_lead_status"].options} >= {"NEW", "OPEN", "IN_PROGRESS", "BAD_TIMING"}
+
+
+def test_owners_read_through_the_sdk_list_and_one_by_one(client, tiny_dataset):
+    owners = client.crm.owners.owners_api.get_page(limit=500).results  # the SDK calls /crm/v3/owners/
+    expected = [o for o in Dataset(tiny_dataset).rows("owners") if not o.get("archived")]
+    assert sorted(o.id for o in owners) == sorted(str(o["id"]) for o in expected)
+    one = client.crm.owners.owners_api.get_by_id(owners[0].id)
+    assert (one.email, one.user_id) == (owners[0].email, owners[0].user_id)
+    by_user = client.crm.owners.owners_api.get_by_id(str(owners[0].user_id), id_property="userId")
+    assert by_user.id == owners[0].id
+
+
+def test_deal_and_ticket_pipelines_read_through_the_sdk(client, tiny_dataset):
+    deal_pipelines = client.crm.pipelines.pipelines_api.get_all("deals").results
+    assert {p.id for p in deal_pipelines} == {str(p["id"]) for p in Dataset(tiny_dataset).rows("crm_pipelines")}
+    assert all(p.stages for p in deal_pipelines)
+    tickets = client.crm.pipelines.pipelines_api.get_all("tickets").results
+    assert [(p.id, len(p.stages)) for p in tickets] == [("0", 4)]
+
+
+def test_history_and_associations_read_through_the_sdk(client, live_contacts):
+    contact = live_contacts[0]
+    read = client.crm.contacts.basic_api.get_by_id(
+        contact["id"], properties_with_history=["email", "lifecyclestage"], associations=["companies"]
+    )
+    assert read.properties_with_history["email"][0].value == contact["properties"]["email"]
+    associations = client.crm.associations.v4.batch_api.get_page(
+        "contacts",
+        "companies",
+        BatchInputPublicFetchAssociationsBatchRequest(
+            inputs=[PublicFetchAssociationsBatchRequest(id=c["id"]) for c in live_contacts[:50]]
+        ),
+    )
+    assert associations.results and all(r.to for r in associations.results)
+
+
+@pytest.mark.parametrize("object_type", ["tickets", "products", "line_items", "quotes"])
+def test_standard_objects_the_company_keeps_none_of_read_empty_through_the_sdk(client, object_type):
+    api = getattr(client.crm, object_type)
+    assert api.basic_api.get_page(limit=10).results == []
+    assert api.get_all() == []

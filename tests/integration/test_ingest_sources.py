@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import dlt
 import duckdb
 import httpx
+import pytest
 
 from pipeline.ingest import marketing as marketing_ingest
-from pipeline.ingest.crm import OBJECT_TYPES, crm_source
-from pipeline.ingest.marketing import ACTIVITY_TYPE_GROUPS, marketing_source
+from pipeline.ingest.crm import FUNNEL_PROPERTIES, OBJECT_TYPES, crm_source
+from pipeline.ingest.marketing import marketing_source
 from pipeline.ingest.web import web_source
 from sandbox.dataset import iso
 from sandbox.faults import Faults
@@ -54,12 +55,6 @@ def marketing(server):
     return marketing_source(
         base_url=connection["base_url"], client_id=connection["client_id"], client_secret=connection["client_secret"]
     )
-
-
-def wanted_activities(company):
-    """The company's activities of the types the marketing source reads."""
-    wanted_types = {type_id for group in ACTIVITY_TYPE_GROUPS for type_id in group}
-    return [a for a in rows(company, "marketing_activities") if a["activityTypeId"] in wanted_types]
 
 
 def test_crm_full_load_equals_the_source_then_increments_apply_exactly_the_changes(tmp_path, tiny_dataset):
@@ -104,8 +99,41 @@ def test_crm_load_survives_rate_limits_and_server_errors(tmp_path, tiny_dataset)
     assert query(tmp_path, "select count(*) from raw_crm.contacts") == [(len(expected),)]
 
 
+def test_every_crm_property_is_loaded_unless_a_setting_narrows_them(tmp_path, tiny_dataset):
+    with serve(tmp_path, tiny_dataset, Faults(pressure=100)) as server:
+        connection = server.connections()["crm"]
+        defined = {
+            p["name"]
+            for p in httpx.get(
+                f"{connection['base_url']}/crm/v3/properties/contacts",
+                headers={"Authorization": f"Bearer {connection['access_token']}"},
+            ).json()["results"]
+        }
+
+        def columns(only_properties: str) -> set[str]:
+            name = f"raw_crm_{len(only_properties)}"
+            source = crm_source(
+                base_url=connection["base_url"],
+                access_token=connection["access_token"],
+                object_types=("contacts",),
+                only_properties=only_properties,
+            )
+            pipeline(tmp_path, name).run(source.with_resources("contacts"))
+            found = query(
+                tmp_path,
+                f"select column_name from information_schema.columns where table_schema = '{name}'"
+                " and table_name = 'contacts'",
+            )
+            return {row[0] for row in found}
+
+        assert defined - {"hs_object_id"} <= columns("")
+        narrowed = columns("hs_analytics_num_visits")
+    assert "hs_analytics_num_visits" in narrowed and set(FUNNEL_PROPERTIES["contacts"]) <= narrowed
+    assert "hs_email_domain" not in narrowed and len(narrowed) < len(defined) / 4
+
+
 def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_path, tiny_dataset):
-    activities = wanted_activities(tiny_dataset)
+    activities = rows(tiny_dataset, "marketing_activities")
     with serve(tmp_path, tiny_dataset, Faults(pressure=100, token_ttl_s=1)) as server:
         load = pipeline(tmp_path, "raw_marketing")
         load.run(marketing(server))
@@ -145,6 +173,32 @@ def test_marketing_full_load_equals_the_source_and_survives_token_expiry(tmp_pat
         assert query(tmp_path, "select count(*) from raw_marketing.program_members") == [(members,)]
 
 
+def test_activity_types_are_discovered_and_a_type_added_to_the_load_starts_from_the_beginning(tmp_path, tiny_dataset):
+    activities = rows(tiny_dataset, "marketing_activities")
+    visits = [a for a in activities if a["activityTypeId"] == 1]
+    with serve(tmp_path, tiny_dataset, Faults(pressure=100)) as server:
+        connection = server.connections()["marketing"]
+        load = pipeline(tmp_path, "raw_marketing")
+
+        def source(**narrowed):
+            return marketing_source(
+                base_url=connection["base_url"],
+                client_id=connection["client_id"],
+                client_secret=connection["client_secret"],
+                **narrowed,
+            ).with_resources("activity_types", "activities")
+
+        load.run(source(only_activity_types="Visit Webpage"))
+        assert query(tmp_path, "select count(*) from raw_marketing.activities") == [(len(visits),)]
+        load.run(source(only_activity_types=""))  # every type the instance describes
+        loaded = query(tmp_path, "select count(*), count(distinct id) from raw_marketing.activities")
+        assert loaded == [(len(activities), len(activities))]
+        described = query(tmp_path, "select count(*) from raw_marketing.activity_types")[0][0]
+        assert described > 10  # more than one call's worth, so the types are read in groups
+        with pytest.raises(Exception, match="does not describe: Unicorn Sighting"):
+            load.run(source(only_activity_types="1,Unicorn Sighting"))
+
+
 def test_web_events_exported_by_the_website_load_once(tmp_path, tiny_dataset):
     with serve(tmp_path, tiny_dataset) as server:
         export_web_events(server.sandbox.store, tmp_path / "events")
@@ -156,7 +210,7 @@ def test_web_events_exported_by_the_website_load_once(tmp_path, tiny_dataset):
 
 
 def test_a_spent_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes_without_gaps(tmp_path, tiny_dataset):
-    expected = len(wanted_activities(tiny_dataset))
+    expected = len(rows(tiny_dataset, "marketing_activities"))
     with serve(tmp_path, tiny_dataset) as server:
         stand_in = server.sandbox.marketing
         stand_in.limits = dataclasses.replace(stand_in.limits, marketing_daily_quota=6)
@@ -193,6 +247,8 @@ def test_activity_pages_read_ahead_while_leads_are_looked_up_still_send_one_call
 
         limiter.admit = counting_admit
         pipeline(tmp_path, "raw_marketing").run(marketing(server))
-    assert query(tmp_path, "select count(*) from raw_marketing.activities") == [(len(wanted_activities(tiny_dataset)),)]
+    assert query(tmp_path, "select count(*) from raw_marketing.activities") == [
+        (len(rows(tiny_dataset, "marketing_activities")),)
+    ]
     assert query(tmp_path, "select count(*) from raw_marketing.leads")[0][0] > 0
     assert most_in_flight == [1]

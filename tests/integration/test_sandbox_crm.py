@@ -317,6 +317,33 @@ def found(crm, *filters: dict, **body) -> list[int]:
 # -- listing and reading ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["/crm/v3/owners/", "/crm/v3/objects/contacts/", "/crm/v3/properties/deals/"])
+def test_a_trailing_slash_reads_the_same_as_none(crm, path):
+    with_slash, without = crm.get(path), crm.get(path.rstrip("/"))
+    assert with_slash.status_code == 200
+    assert with_slash.json()["results"] == without.json()["results"]
+
+
+@pytest.mark.parametrize(
+    "object_type", ["tickets", "products", "line_items", "quotes", "notes", "communications", "postal_mail"]
+)
+def test_standard_objects_the_company_has_none_of_answer_empty_with_their_properties(crm, object_type):
+    assert crm.get(f"/crm/v3/objects/{object_type}").json() == {"results": []}
+    assert search(crm, object_type)["total"] == 0
+    properties = {p["name"] for p in crm.get(f"/crm/v3/properties/{object_type}").json()["results"]}
+    assert {"hs_object_id", "hs_lastmodifieddate"} <= properties
+
+
+def test_tickets_have_the_default_support_pipeline_and_associations(crm):
+    pipelines = crm.get("/crm/v3/pipelines/tickets").json()["results"]
+    assert [(p["id"], p["label"]) for p in pipelines] == [("0", "Support Pipeline")]
+    assert [s["label"] for s in pipelines[0]["stages"]] == ["New", "Waiting on contact", "Waiting on us", "Closed"]
+    stages = crm.get("/crm/v3/properties/tickets/hs_pipeline_stage").json()["options"]
+    assert [o["value"] for o in stages] == ["1", "2", "3", "4"]
+    response = crm.get("/crm/v4/objects/contacts/1/associations/tickets")
+    assert response.status_code == 200 and response.json()["results"] == []
+
+
 def test_paging_to_the_end_returns_every_live_record_once_for_every_object_type(generated, tiny_dataset):
     for object_type in OBJECT_TYPES:
         seen = ids(page_through(generated, f"/crm/v3/objects/{object_type}", limit=37))
@@ -399,6 +426,29 @@ def test_history_comes_newest_first(crm):
         ("subscriber", day(1)),
     ]
     assert record["properties"]["email"] == "alice@acme.com"  # defaults still come along
+
+
+def test_a_realistic_catalogue_with_stage_timestamps_read_from_history(crm):
+    names = {p["name"] for p in crm.get("/crm/v3/properties/contacts").json()["results"]}
+    assert len(names) > 200
+    assert {"hs_v2_date_entered_lead", "hs_lifecyclestage_customer_date", "hs_analytics_num_visits"} <= names
+    deal_names = {p["name"] for p in crm.get("/crm/v3/properties/deals").json()["results"]}
+    assert {f"hs_v2_date_entered_{stage}" for stage, *_ in DEAL_STAGES} <= deal_names
+
+    stamps = "hs_v2_date_entered_subscriber,hs_v2_date_exited_subscriber,hs_v2_date_entered_lead,hs_v2_date_exited_lead"
+    alice = crm.get("/crm/v3/objects/contacts/1", params={"properties": stamps}).json()["properties"]
+    # Her history: subscriber on day 1, lead on day 3, and a lead still.
+    assert alice == {
+        "hs_v2_date_entered_subscriber": day(1),
+        "hs_v2_date_exited_subscriber": day(3),
+        "hs_v2_date_entered_lead": day(3),
+        "hs_v2_date_exited_lead": None,
+    }
+    # Without history, a record has been in its stage since it was created.
+    bob = crm.get("/crm/v3/objects/contacts/2", params={"properties": "hs_v2_date_entered_marketingqualifiedlead"})
+    assert bob.json()["properties"] == {"hs_v2_date_entered_marketingqualifiedlead": day(0)}
+    entered_lead = {"propertyName": "hs_v2_date_entered_lead", "operator": "GTE", "value": millis(2)}
+    assert found(crm, entered_lead) == [1]
 
 
 def test_listing_with_history_reads_at_most_fifty_a_page(crm):
@@ -750,7 +800,10 @@ def test_an_update_that_changes_nothing_leaves_the_record_alone(fresh_crm):
         "/crm/v3/objects/contacts/batch/update", json={"inputs": [{"id": "4", "properties": {"firstname": "Dan"}}]}
     )
     record = fresh_crm.get("/crm/v3/objects/contacts/4", params={"propertiesWithHistory": "firstname"}).json()
-    assert record["updatedAt"] == day(2) and record["propertiesWithHistory"]["firstname"] == []
+    assert record["updatedAt"] == day(2)
+    # The one version it has had since it was created, and no new one.
+    since_created = [{"value": "Dan", "timestamp": day(0), "sourceType": "CRM_UI"}]
+    assert record["propertiesWithHistory"]["firstname"] == since_created
 
 
 def test_unknown_archived_and_merged_ids_give_a_207_naming_them(fresh_crm):
@@ -768,6 +821,28 @@ def test_unknown_archived_and_merged_ids_give_a_207_naming_them(fresh_crm):
     assert ids(body["results"]) == [5]
     assert body["numErrors"] == 1 and body["errors"][0]["category"] == "OBJECT_NOT_FOUND"
     assert body["errors"][0]["context"]["ids"] == ["999999", str(ARCHIVED_CONTACT), str(MERGED_CONTACT)]
+
+
+def test_history_lists_every_version_of_every_property_the_current_one_included(fresh_crm):
+    names = "email,firstname,createdate,hs_object_id,lastmodifieddate,jobtitle"
+    record = fresh_crm.get("/crm/v3/objects/contacts/4", params={"propertiesWithHistory": names}).json()
+    history = record["propertiesWithHistory"]
+    for name in ("email", "firstname", "createdate", "hs_object_id"):
+        assert [v["value"] for v in history[name]] == [
+            fresh_crm.get("/crm/v3/objects/contacts/4").json()["properties"][name]
+        ], name
+        assert history[name][0]["timestamp"] == record["createdAt"]
+    assert history["lastmodifieddate"][0]["timestamp"] == record["updatedAt"]
+    assert history["jobtitle"] == []  # never had a value
+
+    fresh_crm.post(
+        "/crm/v3/objects/contacts/batch/update", json={"inputs": [{"id": "4", "properties": {"firstname": "Daniel"}}]}
+    )
+    changed = fresh_crm.get("/crm/v3/objects/contacts/4", params={"propertiesWithHistory": "firstname"}).json()
+    assert [(v["value"], v["sourceType"]) for v in changed["propertiesWithHistory"]["firstname"]] == [
+        ("Daniel", "INTEGRATION"),
+        ("Dan", "CRM_UI"),  # the value it replaced, as of the record's creation
+    ]
 
 
 def test_upsert_by_email_updates_known_contacts_and_creates_the_others(fresh_crm):
@@ -1010,6 +1085,16 @@ def test_past_the_request_budget_hubspot_answers_429_with_its_body_and_headers(h
     assert "Retry-After" not in refused.headers
 
 
+def test_search_has_a_budget_of_its_own_besides_the_burst_limit(hand_made_company, tmp_path):
+    # A fifth of the vendor's limits: one search a second, 20 requests per 10 seconds.
+    with serving(tmp_path, hand_made_company, Faults(pressure=0.2)) as crm:
+        first = crm.post("/crm/v3/objects/contacts/search", json={})
+        second = crm.post("/crm/v3/objects/companies/search", json={})
+        listed = crm.get("/crm/v3/objects/contacts")
+    assert first.status_code == 200 and listed.status_code == 200
+    assert second.status_code == 429 and second.json()["errorType"] == "RATE_LIMIT"
+
+
 def test_the_request_budget_is_a_sliding_ten_second_window():
     now = [0.0]
     budget = RequestBudget(2, clock=lambda: now[0])
@@ -1041,6 +1126,7 @@ def test_the_request_budget_is_a_sliding_ten_second_window():
         ("get", "/crm/v3/properties/contacts/no_such_property", {}, 404),
         ("get", "/crm/v3/owners", {"params": {"limit": 501}}, 400),
         ("get", "/crm/v3/no/such/endpoint", {}, 404),
+        ("get", "/crm/v3/objects/unicorns/", {}, 400),
         ("delete", "/crm/v3/objects/contacts/1/nothing", {}, 404),
         (
             "post",

@@ -16,7 +16,8 @@ PAST = NOW - timedelta(days=3)
 def judged(suite_file, frame):
     key = "message_id" if "message_id" in frame else "id"
     suite = read_suite(EXPECTATIONS_DIR / suite_file)
-    return validate(frame, suite, {"now": NOW, **record_rules()}, key_columns=(key,))
+    described = {"described": [1, 2, 6, 7, 10]}  # the activity types an instance lists
+    return validate(frame, suite, {"now": NOW, **record_rules(), **described}, key_columns=(key,))
 
 
 def failures(suite_file, frame):
