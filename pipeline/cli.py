@@ -449,6 +449,29 @@ def quality_accept(
 
 
 @app.command()
+def report(
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the HTML file (default <home>/reports/funnel.html).")
+    ] = None,
+) -> None:
+    """Write the funnel, its hand-offs' SLAs and the plan as charts in one HTML file that needs no network."""
+    from pipeline.report import NothingToReport, served_warehouse, write_report
+
+    settings = command_settings()
+    home = DataHome.of(settings).prepare()
+    reachable_warehouse(settings)
+    target = out or home.reports / "funnel.html"
+    try:
+        titles = write_report(settings, target)
+    except NothingToReport as missing:
+        console.print(str(missing), style="red", markup=False)
+        raise typer.Exit(2) from None
+    console.print(f"Report from {served_warehouse(settings).describe()}: {target}")
+    for title in titles:
+        console.print(f"  {title}", markup=False)
+
+
+@app.command()
 def ui(port: Annotated[int, typer.Option(help="The webserver's port.")] = 3000) -> None:
     """Open the Dagster UI on this project's instance (webserver and daemon)."""
     DataHome.of(command_settings()).prepare()

@@ -149,6 +149,7 @@ def synced(variables: dict[str, str], connection_file) -> str:
     return output
 
 
+@pytest.mark.timeout(2 * SYNC_TIMEOUT_S)  # six syncs, three of them killed: close to the suite's 600 s
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
 def test_a_sync_killed_in_any_step_blocks_nothing_and_the_next_leaves_what_a_clean_sync_leaves(
     tmp_path, sandbox, target, target_environment

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,8 +19,9 @@ import sqlalchemy as sa
 import uvicorn
 
 from pipeline.code_location import build_definitions
+from pipeline.report import CHARTS, read_charts, served_warehouse
 from pipeline.services import free_port
-from pipeline.settings import DBT_PROJECT_DIR, load_settings
+from pipeline.settings import DBT_PROJECT_DIR, DataHome, load_settings
 from pipeline.state import open_state_store
 from pipeline.warehouse import Warehouse
 from sandbox.live import LiveCompany, LiveSettings
@@ -192,8 +194,13 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
         assert sandbox.sandbox.marketing.records.lead(int(lead_id)).get("handoffSalesOutcome") == outcome
     assert writeback_metadata(result, "marketing_leads")["records_accepted"] == len(outcomes)
 
-    rerun = run_full_sync()
+    with a_bi_client_reading_every_mart() as (passes, errors):
+        rerun = run_full_sync()
     assert rerun.success
+    # What BI tools read stayed readable, whole, while the run rebuilt and republished the marts.
+    assert errors == [] and len(passes) >= 2
+    assert {"dim_people", "fct_handoffs", "mart_sla_performance", "mart_revenue_plan"} <= set(passes[-1])
+    assert all(done["dim_people"] >= len(contacts) and done["fct_handoffs"] > 0 for done in passes)
     assert writeback_metadata(rerun)["records_sent"] == 0
     assert writeback_metadata(rerun, "marketing_leads")["records_sent"] == 0
     assert warehouse_rows("select count(*) from raw_crm.contacts") == [(len(contacts),)]
@@ -202,6 +209,49 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
         ("crm", 1),
         ("marketing", 1),
     ]
+
+
+def bi_client_url() -> str:
+    """The SQLAlchemy URL a BI tool connects with, as the README gives it: the served copy of the
+    marts, read-only, on DuckDB; the warehouse itself on PostgreSQL."""
+    settings = load_settings()
+    if settings.dbt_target == "duckdb":
+        return f"duckdb:///{DataHome.of(settings).served_marts}?access_mode=read_only"
+    return Warehouse.of(settings).url().render_as_string(hide_password=False)
+
+
+@contextmanager
+def a_bi_client_reading_every_mart():
+    """A BI tool through SQLAlchemy: it lists the marts, then reads each of them over and over (as
+    dashboards refresh) until the block ends; the passes it completed (rows per mart) and the errors
+    it met."""
+    passes: list[dict[str, int]] = []
+    errors: list[Exception] = []
+    stop = threading.Event()
+    engine = sa.create_engine(bi_client_url(), poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        marts = inspector.get_table_names(schema="marts") + inspector.get_view_names(schema="marts")
+
+    def read() -> None:
+        while (not stop.is_set() or not passes) and len(errors) < 10:
+            try:
+                with engine.connect() as connection:
+                    passes.append(
+                        {m: connection.execute(sa.text(f'select count(*) from marts."{m}"')).scalar() for m in marts}
+                    )
+            except sa.exc.SQLAlchemyError as error:
+                errors.append(error)
+            time.sleep(0.1)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield passes, errors
+    finally:
+        stop.set()
+        reader.join(timeout=120)
+        engine.dispose()
 
 
 def malformed_people(sandbox) -> list[dict]:
@@ -412,6 +462,19 @@ def test_handoff_query_reads_the_warehouse_for_people_and_scripts_and_writes_not
     with Warehouse.of(load_settings()).read() as reader, pytest.raises(sa.exc.DBAPIError, match="read-only|read only"):
         reader.rows("delete from marts.dim_people")
     assert warehouse_rows("select count(crm_contact_id) from marts.dim_people") == [(people,)]
+
+
+def test_handoff_report_draws_every_chart_from_the_marts_in_one_file_that_needs_no_network(home, sandbox, synced):
+    written = handoff("report")
+    assert written.returncode == 0, written.stdout + written.stderr
+    page = (DataHome.of(load_settings()).reports / "funnel.html").read_text()
+    # plotly.js is written into the page, once; no script is fetched from anywhere.
+    assert not re.search(r"<script[^>]*\bsrc=", page) and page.count("plotly.js v") == 1
+    assert all(f'id="chart-{position}"' in page for position in range(len(CHARTS)))
+    for chart in read_charts(served_warehouse(load_settings())):
+        points = sum(len(trace.x if trace.x is not None else trace.y) for trace in chart.figure.data)
+        assert points > 0, f"{chart.title} draws nothing"
+        assert chart.title in written.stdout
 
 
 def handoff(*args: str) -> subprocess.CompletedProcess:

@@ -15,6 +15,10 @@ from sandbox.bench.worker import WRITEBACK_PASSES
 ALERT_LATENCY = ["latency.webhook_to_alert.p50_seconds", "latency.webhook_to_alert.p95_seconds"]
 GROWTH = ["growth.crm.full_load", "growth.marketing.full_load", "growth.web.full_load", "growth.sync.full"]
 LATENCY_EVENTS = 3
+BENCH_TIMEOUT_S = 900
+
+# Each test runs `handoff bench`, which may take its own BENCH_TIMEOUT_S: more than the suite's 600 s.
+pytestmark = pytest.mark.timeout(BENCH_TIMEOUT_S + 60)
 
 
 def bench(
@@ -27,7 +31,7 @@ def bench(
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=BENCH_TIMEOUT_S,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads((tmp_path / "reports" / report_name).read_text())
