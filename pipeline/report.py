@@ -137,7 +137,8 @@ def plan_pacing(reader: Reader) -> Chart:
     mqls = [plan["mqls"], plan["expected_mqls_to_date"], plan["mql_target"]]
     figure = go.Figure(
         [
-            go.Bar(name="revenue", x=measures, y=[float(v or 0) for v in revenue], yaxis="y"),
+            # Two axes, so each trace needs its own offset group to stand beside the other.
+            go.Bar(name="revenue", x=measures, y=[float(v or 0) for v in revenue], yaxis="y", offsetgroup=0),
             go.Bar(name="MQLs", x=measures, y=[float(v or 0) for v in mqls], yaxis="y2", offsetgroup=1),
         ]
     )
