@@ -262,6 +262,7 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
         history_names = requested(kind, with_history) if with_history else []
         to_kinds = [KIND_ALIASES[name.lower()] for name in associated if name.lower() in KIND_ALIASES]
         to_kinds = [k for k in to_kinds if (kind.name, k.name) in UNLABELED_TYPE_IDS]
+        store.with_stage_timestamps(kind, records, names)
         return [
             present(
                 record,

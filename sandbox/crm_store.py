@@ -111,7 +111,7 @@ CREATION_SOURCE = "CRM_UI"  # how a value set when its record was created is sai
 
 
 def _entered_sql(stage_property: str, stage: str) -> str:
-    """When a record first entered ``stage``, for search: as ``_with_stage_timestamps`` reads it."""
+    """When a record first entered ``stage``, for search: as ``with_stage_timestamps`` reads it."""
     value = stage.replace("'", "''")
     history = (
         "from crm_property_history h where h.object_type = o.object_type and h.id = o.id "
@@ -174,14 +174,21 @@ class CrmStore:
             self._custom[row["object_type"]][definition.name] = definition
         deal_stages = [(s["id"], s.get("label", s["id"])) for p in self.pipelines("deals") for s in p.get("stages", [])]
         extra = {**EXTRA_PROPERTIES, "deals": (*EXTRA_PROPERTIES["deals"], *deal_stage_timestamps(deal_stages))}
+        stages = {"contacts": [v for v, _ in LIFECYCLE_STAGES], "deals": [i for i, _ in deal_stages]}
         self._entered_stages = {
             (object_type, name): stage
-            for object_type, stages in (
-                ("contacts", [v for v, _ in LIFECYCLE_STAGES]),
-                ("deals", [i for i, _ in deal_stages]),
-            )
-            for stage in stages
+            for object_type, values in stages.items()
+            for stage in values
             for name in stage_timestamp_names(object_type, stage)["entered"]
+        }
+        self._stage_timestamps = {
+            object_type: {
+                name
+                for stage in values
+                for names in stage_timestamp_names(object_type, stage).values()
+                for name in names
+            }
+            for object_type, values in stages.items()
         }
         # What the company fills wins over the rest of the catalogue where both define a name.
         self._defined = {name: {**{p.name: p for p in extra.get(name, ())}, **CATALOG[name]} for name in OBJECT_KINDS}
@@ -322,14 +329,15 @@ class CrmStore:
 
     def _records(self, kind: ObjectKind, where: str, params: list | tuple) -> list[CrmObject]:
         rows = self.store.query(f"{self._select(kind)} where o.object_type = ? and {where}", (kind.name, *params))
-        records = [CrmObject.from_row(kind, row) for row in rows]
-        if kind.name in STAGE_PROPERTY and records:
-            self._with_stage_timestamps(kind, records)
-        return records
+        return [CrmObject.from_row(kind, row) for row in rows]
 
-    def _with_stage_timestamps(self, kind: ObjectKind, records: list[CrmObject]) -> None:
+    def with_stage_timestamps(self, kind: ObjectKind, records: list[CrmObject], names: list[str]) -> None:
         """When each record first entered and last left each stage, from its stage's history:
-        HubSpot keeps these as properties, which clients read instead of the history."""
+        HubSpot keeps these as properties, which clients read instead of the history. Read only
+        when ``names`` asks for one of them, since it costs a history query."""
+        known = self._stage_timestamps.get(kind.name, set())
+        if not records or not known.intersection(names):
+            return
         stage = STAGE_PROPERTY[kind.name]
         versions: dict[int, list[tuple[str, str]]] = {}
         for row in self.store.query(
@@ -339,7 +347,6 @@ class CrmStore:
             (kind.name, stage, *(record.id for record in records)),
         ):
             versions.setdefault(row["id"], []).append((row["value"] or "", row["timestamp"]))
-        known = self.definitions(kind)
         for record in records:
             # Without history, the record has been in its stage since it was created.
             changes = versions.get(record.id) or [(record.properties.get(stage) or "", record.created_at)]
