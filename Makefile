@@ -10,7 +10,7 @@ COMPILE := $(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-e
 
 PYTHON_CODE := pipeline sandbox tests dbt_project/sqlfluff_libs
 
-.PHONY: install demo test test-fast check test-pg-instance ui lock validate clean
+.PHONY: install demo live test test-fast check test-pg-instance ui lock validate clean
 
 $(INSTALLED): requirements-dev.lock pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ install: $(INSTALLED)
 
 demo: install  ## run the demo end to end: sandbox + DuckDB + SQLite Dagster storage
 	$(BIN)/handoff demo
+
+live: install  ## watch the event loop: a living company, intake, sensors, SLA clocks and a notice inbox
+	$(BIN)/handoff live
 
 check: install  ## lint, format check, type check and SQL lint: they fail the build as tests do
 	$(BIN)/ruff check $(PYTHON_CODE)

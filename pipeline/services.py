@@ -57,15 +57,20 @@ def daemon_service() -> Service:
     return Service("daemon", _dagster_command("dagster-daemon", "run"))
 
 
+def webserver_service(host: str, port: int) -> Service:
+    """Dagster's webserver: the UI and its GraphQL API."""
+    return Service(
+        "webserver",
+        _dagster_command("dagster-webserver", "-h", host, "-p", str(port)),
+        f"http://{host}:{port}/server_info",
+    )
+
+
 def deployment_services(
     host: str, webserver_port: int, intake_port: int, connection_file: Path | None
 ) -> list[Service]:
     return [
-        Service(
-            "webserver",
-            _dagster_command("dagster-webserver", "-h", host, "-p", str(webserver_port)),
-            f"http://{host}:{webserver_port}/server_info",
-        ),
+        webserver_service(host, webserver_port),
         daemon_service(),
         intake_service(host, intake_port, connection_file),
     ]
@@ -116,7 +121,7 @@ class RunningServices:
     def _wait_until_ready(self, service: Service) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while service.ready_url:
-            self._raise_if_exited()
+            self.raise_if_exited()
             try:
                 if httpx.get(service.ready_url, timeout=2).is_success:
                     return
@@ -128,7 +133,8 @@ class RunningServices:
                 )
             time.sleep(0.5)
 
-    def _raise_if_exited(self) -> None:
+    def raise_if_exited(self) -> None:
+        """Raise, naming its log, when a service has exited."""
         for service in self.services:
             process = self.processes[service.name]
             if process.poll() is not None:
@@ -139,7 +145,7 @@ class RunningServices:
     def watch(self, poll_s: float = 1.0) -> None:
         """Until one of the services exits (then raise) or the caller is interrupted."""
         while True:
-            self._raise_if_exited()
+            self.raise_if_exited()
             time.sleep(poll_s)
 
     def stop(self) -> None:

@@ -19,7 +19,9 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
+# The dbt project, funnel contract included. A copy elsewhere (HANDOFF_DBT_PROJECT_DIR) runs the same
+# models under another contract, side by side with this one: its seeds and docs are generated in it.
+DBT_PROJECT_DIR = Path(os.environ.get("HANDOFF_DBT_PROJECT_DIR") or PROJECT_DIR / "dbt_project").resolve()
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 ENV_PREFIX = "HANDOFF_"
 

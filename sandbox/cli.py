@@ -1,5 +1,5 @@
 """The simulator's commands, which join ``handoff`` when the sandbox is installed: ``handoff sandbox …``
-(serve, generate, emit-web, export-web), ``handoff demo`` and ``handoff bench``."""
+(serve, generate, emit-web, export-web), ``handoff demo``, ``handoff live`` and ``handoff bench``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def sandbox_serve(
         bool, typer.Option(help="Keep the company living in real time: visits, form fills, MQLs, sales touches.")
     ] = False,
     pace: Annotated[float, typer.Option(help="Live mode's pace, in events per minute.")] = 60.0,
+    around_the_clock: Annotated[
+        bool, typer.Option(help="Live mode: the owners work every hour of the day, so SLA clocks always turn.")
+    ] = False,
     tracking_url: Annotated[
         str | None,
         typer.Option(
@@ -89,7 +92,13 @@ def sandbox_serve(
         raise typer.BadParameter(str(error), param_hint="--faults") from error
     try:
         live_settings = (
-            LiveSettings(pace=pace, seed=seed, tracking_url=tracking_url, tracking_write_key=tracking_write_key)
+            LiveSettings(
+                pace=pace,
+                seed=seed,
+                tracking_url=tracking_url,
+                tracking_write_key=tracking_write_key,
+                around_the_clock=around_the_clock,
+            )
             if live
             else None
         )
@@ -238,6 +247,64 @@ def demo(scale: Scale = "small", seed: Seed = 7, dataset: DatasetDir = None) -> 
         console.print("[yellow]Interrupted; stopping the sandbox and the intake service.[/yellow]")
         raise typer.Exit(130) from None
     print_summary(home, summary)
+
+
+@commands.command()
+def live(
+    scale: Scale = "small",
+    seed: Seed = 7,
+    pace: Annotated[
+        float, typer.Option(help="Events a minute at the company (visits, form fills, MQLs, touches).")
+    ] = 60.0,
+    host: Annotated[str, typer.Option(help="Address the webserver, intake and the inbox listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The Dagster webserver's port.")] = 3000,
+    inbox_port: Annotated[int, typer.Option(help="The notice inbox's port.")] = 8767,
+) -> None:
+    """Watch the event loop live: the company's webhooks and website calls reach intake, Dagster's
+    sensors start runs, SLA clocks turn in minutes and notices reach a local inbox. Ctrl-C stops it all."""
+    from rich.live import Live
+
+    from sandbox.live_deployment import LiveDeployment, LiveOptions, wait_forever
+
+    home = DataHome(DataHome.from_env().prepare().root / "live").prepare()
+    deployment = LiveDeployment(
+        home, LiveOptions(scale, seed, pace, host, port, inbox_port), say=lambda text: console.print(text, markup=False)
+    )
+    stop_on_ctrl_c_and_sigterm()
+    try:
+        with deployment.running() as urls:
+            console.print(
+                f"Handoff is live: Dagster UI {urls.ui}, notice inbox {urls.inbox}, intake {urls.intake}; "
+                f"logs in {home.logs}. Ctrl-C stops everything.",
+                markup=False,
+            )
+            with Live(progress_table(deployment.progress()), console=console, auto_refresh=False) as screen:
+                wait_forever(deployment, lambda progress: screen.update(progress_table(progress), refresh=True))
+    except KeyboardInterrupt:
+        console.print("[yellow]Stopping the company, intake, the webserver, the daemon and the inbox…[/yellow]")
+    except RuntimeError as error:
+        console.print(f"[red]{error}; stopping the rest.[/red]", markup=False)
+        raise typer.Exit(1) from None
+    console.print("Stopped.")
+
+
+def progress_table(progress) -> Table:
+    table = Table(title="Since the start (handoffs as the served marts show them)", show_header=False)
+    notices = progress.notices or {}
+    for label, value in (
+        ("handed to sales", progress.handed),
+        ("touched by sales", progress.touched),
+        ("at risk now", progress.at_risk),
+        ("breached", progress.breached),
+        ("runs started (by sensors)", f"{progress.runs_started} ({progress.runs_by_sensors})"),
+        ("runs failed", progress.runs_failed),
+        (
+            "notices sent",
+            ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(notices.items())) or "none yet",
+        ),
+    ):
+        table.add_row(label, str(value))
+    return table
 
 
 @commands.command()

@@ -25,9 +25,10 @@ LISTEN_BACKLOG = 2048  # uvicorn's
 OWNER_CALENDAR_COLUMNS = ("owner_id", "email", "time_zone", "country", "start_hour", "end_hour")
 
 
-def write_owner_calendars(path: Path, dataset: Dataset) -> None:
+def write_owner_calendars(path: Path, dataset: Dataset, around_the_clock: bool = False) -> None:
     """The owners' business calendars as the company's ops team exports them, the CSV Handoff reads:
-    the CRM's owners API has no time zones or working hours."""
+    the CRM's owners API has no time zones or working hours. ``around_the_clock``: every owner works
+    0:00–24:00."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     with open(partial, "w", newline="") as out:
@@ -39,8 +40,8 @@ def write_owner_calendars(path: Path, dataset: Dataset) -> None:
                 owner["email"],
                 owner["timeZone"],
                 owner["country"],
-                owner["workingHours"]["start"],
-                owner["workingHours"]["end"],
+                0 if around_the_clock else owner["workingHours"]["start"],
+                24 if around_the_clock else owner["workingHours"]["end"],
             )
             for owner in dataset.rows("owners")
         )
@@ -61,6 +62,7 @@ class SandboxServer:
 
     def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, live: LiveSettings | None = None):
         self.sandbox = sandbox
+        self.live = live
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
@@ -81,7 +83,9 @@ class SandboxServer:
     def publish(self, connection_file: Path) -> None:
         """Write how to reach the sandbox, pointing at the company's owner calendars written beside it."""
         calendars = connection_file.with_name(f"{connection_file.stem}-owner-calendars.csv")
-        write_owner_calendars(calendars, self.sandbox.dataset)
+        write_owner_calendars(
+            calendars, self.sandbox.dataset, around_the_clock=bool(self.live and self.live.around_the_clock)
+        )
         write_connection_file(
             connection_file, self.connections() | {"calendars": {"owner_calendars_file": calendars.name}}
         )

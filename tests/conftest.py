@@ -420,3 +420,21 @@ def target_home(request, target_environment, tmp_path_factory):
 
     with environment(target_environment(request.param, tmp_path_factory.mktemp(f"home-{request.param}"))):
         yield DataHome.from_env().prepare()
+
+
+def _processes_with_home(home: Path) -> list[str]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"HANDOFF_HOME={home}\0".encode() in environ.read_bytes() + b"\0":
+                found.append(environ.parent.name)
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return found
+
+
+@pytest.fixture
+def processes_with_home():
+    """Lists the processes whose environment names a data home: what a long-running command
+    (`handoff up`, `handoff live`) started, and their children."""
+    return _processes_with_home

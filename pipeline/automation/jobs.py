@@ -57,6 +57,20 @@ def unconfigured_systems() -> dg.SkipReason | None:
     return None
 
 
+def waiting_run(instance: dg.DagsterInstance, trigger: str) -> dg.DagsterRun | None:
+    """A run this trigger started that has not started loading yet. A sensor adds no run behind
+    it: a run loads whatever changed up to the moment it starts, so the waiting run will load the
+    newer changes too, and a burst of events makes one run rather than a queue that never drains."""
+    waiting = instance.get_runs(
+        filters=dg.RunsFilter(
+            tags={"handoff/trigger": trigger},
+            statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING],
+        ),
+        limit=1,
+    )
+    return waiting[0] if waiting else None
+
+
 def skip_while_in_flight(
     name: str, job: dg.UnresolvedAssetJobDefinition, cron: str, timezone: str, description: str
 ) -> dg.ScheduleDefinition:

@@ -15,7 +15,7 @@ import json
 
 import dagster as dg
 
-from pipeline.automation.jobs import unconfigured_systems
+from pipeline.automation.jobs import unconfigured_systems, waiting_run
 from pipeline.ingest.assets import system_pipeline
 from pipeline.ingest.web import loaded_offsets
 from pipeline.intake.journal import IntakeJournal
@@ -60,6 +60,9 @@ def webhooks(context: dg.SensorEvaluationContext):
     journal_path = DataHome.from_env().intake_journal
     if not journal_path.exists():
         return dg.SkipReason("no intake journal yet: is `handoff intake serve` running?")
+    if waiting := waiting_run(context.instance, "webhooks"):
+        # The cursor stays: what the waiting run's job leaves out (the other system) is asked for later.
+        return dg.SkipReason(f"run {waiting.run_id} has not started yet and will load the new changes")
     seen = int(context.cursor or 0)  # the journal numbers every event, of every system, in order
     journal = IntakeJournal(journal_path)
     try:
@@ -104,6 +107,8 @@ def web_event_files(context: dg.SensorEvaluationContext):
     """Starts web_changes when website-event files appear or grow in the landing folders."""
     if unconfigured := unconfigured_systems():
         return unconfigured
+    if waiting := waiting_run(context.instance, "web_event_files"):
+        return dg.SkipReason(f"run {waiting.run_id} has not started yet and will load the new events")
     home = DataHome.from_env()
     seen = json.loads(context.cursor) if context.cursor else already_loaded(home)
     files = landing_files(home)

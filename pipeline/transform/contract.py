@@ -267,9 +267,9 @@ def contract_tables(contract: FunnelContract) -> dict[str, list[dict]]:
     }
 
 
-def _csv(rows: list[dict]) -> str:
+def _csv(rows: list[dict], columns: list[str]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
     return out.getvalue()
@@ -372,6 +372,14 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
+def _declared_columns(project_dir: Path, seed: str) -> list[str]:
+    """A seed's columns as its properties declare their types: the header of a table the contract
+    leaves empty (no weekend days, say), which dbt then creates empty with the declared types."""
+    properties = yaml.safe_load((project_dir / "seeds" / "_seeds.yml").read_text())
+    [declared] = [entry for entry in properties["seeds"] if entry["name"] == seed]
+    return list(declared["config"]["column_types"])
+
+
 def write_contract_seeds(project_dir: Path) -> FunnelContract:
     """Validate the project's contract and regenerate its seeds and docs block."""
     contract_path = project_dir / "funnel_contract.yml"
@@ -379,6 +387,6 @@ def write_contract_seeds(project_dir: Path) -> FunnelContract:
     seed_dir = project_dir / "seeds" / "contract"
     seed_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in contract_tables(contract).items():
-        _write_if_changed(seed_dir / f"{name}.csv", _csv(rows))
+        _write_if_changed(seed_dir / f"{name}.csv", _csv(rows, [] if rows else _declared_columns(project_dir, name)))
     _write_if_changed(project_dir / "models" / "funnel_contract.md", render_docs(contract, contract_path.name))
     return contract

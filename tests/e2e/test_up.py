@@ -62,18 +62,6 @@ def processes_in_sessions(sessions: set[int]) -> list[str]:
     return alive
 
 
-def processes_with_home(home: Path) -> list[str]:
-    """Processes whose environment names this data home: what `handoff up` started, and their children."""
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if f"HANDOFF_HOME={home}\0".encode() in environ.read_bytes() + b"\0":
-                found.append(environ.parent.name)
-        except (FileNotFoundError, PermissionError, ProcessLookupError):
-            continue
-    return found
-
-
 def plant_a_dead_run_holding_the_warehouse(dagster_home: Path) -> str:
     """A run left STARTED by a process that is gone, holding the warehouse pool's only slot."""
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -111,7 +99,9 @@ def graphql(port: int, query: str, variables: dict) -> dict:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_up_serves_the_code_location_runs_the_daemon_and_intake_and_stops_them_all(tmp_path, stop_signal):
+def test_up_serves_the_code_location_runs_the_daemon_and_intake_and_stops_them_all(
+    tmp_path, stop_signal, processes_with_home
+):
     connection_file = tmp_path / "connection.json"
     connection_file.write_text(json.dumps({"web": {"write_key": WRITE_KEY}}))
     webserver_port, intake_port = free_port(), free_port()
@@ -190,7 +180,7 @@ def test_up_serves_the_code_location_runs_the_daemon_and_intake_and_stops_them_a
             up.wait()
 
 
-def test_when_one_service_cannot_start_up_stops_the_others_and_says_which(tmp_path):
+def test_when_one_service_cannot_start_up_stops_the_others_and_says_which(tmp_path, processes_with_home):
     home = tmp_path / "home"
     env = {**os.environ, "HANDOFF_HOME": str(home), "COLUMNS": "200"}
     with socket.socket() as taken:

@@ -79,3 +79,11 @@ def test_a_broken_contract_fails_naming_the_key_and_writes_no_seeds(project, cha
     with pytest.raises(ContractError, match=message):
         write_contract_seeds(project)
     assert not (project / "seeds").exists()
+
+
+def test_a_contract_without_weekend_days_writes_an_empty_seed_with_its_declared_columns(project):
+    (project / "seeds").mkdir()
+    shutil.copy(DBT_PROJECT_DIR / "seeds" / "_seeds.yml", project / "seeds" / "_seeds.yml")
+    edit(project, lambda contract: contract["business_calendar"].update(weekend_days=[]))
+    write_contract_seeds(project)
+    assert (project / "seeds" / "contract" / "contract_weekend_days.csv").read_text() == "iso_weekday,weekday\n"

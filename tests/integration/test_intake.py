@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -637,6 +638,30 @@ def test_new_webhooks_start_one_run_of_the_systems_they_came_from_and_no_more(tm
     later = webhooks(dg.build_sensor_context(instance=instance, cursor=context.cursor))
     assert later.job_name == "crm_changes" and later.tags["handoff/crm_events"] == "1"
     assert "handoff/marketing_events" not in later.tags and later.run_key != request.run_key
+    journal.close()
+
+
+def test_a_webhook_burst_adds_no_run_behind_one_that_has_not_started_and_is_asked_for_once_it_has(
+    tmp_path, monkeypatch
+):
+    home = with_a_crm_connection(monkeypatch, tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    journal = IntakeJournal(home.intake_journal)
+    journal.append("crm", [("1", "{}")])
+    waiting = dg.DagsterRun(
+        job_name="crm_changes",
+        run_id=str(uuid.uuid4()),
+        status=dg.DagsterRunStatus.NOT_STARTED,  # queued runs need a code location's origin
+        tags={"handoff/trigger": "webhooks"},
+    )
+    instance.add_run(waiting)
+    skipped = webhooks(dg.build_sensor_context(instance=instance))
+    assert isinstance(skipped, dg.SkipReason) and waiting.run_id in skipped.skip_message
+    instance.handle_run_event(
+        waiting.run_id, dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name="crm_changes")
+    )
+    started = webhooks(dg.build_sensor_context(instance=instance))
+    assert isinstance(started, dg.RunRequest) and started.tags["handoff/crm_events"] == "1"
     journal.close()
 
 
