@@ -10,7 +10,7 @@ COMPILE := $(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-e
 
 PYTHON_CODE := pipeline sandbox tests dbt_project/sqlfluff_libs
 
-.PHONY: install demo live test test-fast check test-pg-instance ui lock validate clean
+.PHONY: install demo live test test-fast check browser test-pg-instance ui lock validate clean
 
 $(INSTALLED): requirements-dev.lock pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,15 @@ check: install  ## lint, format check, type check and SQL lint: they fail the bu
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint --processes 2 dbt_project/models dbt_project/macros dbt_project/tests
 
-test: check  ## the checks, then the whole test suite
+CHROMIUM := /usr/bin/chromium
+# apt-get needs root: through sudo unless make runs as root already (as CI does).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser:  ## Debian's chromium, which the browser tests drive, installed when missing
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+test: check browser  ## the checks, then the whole test suite
 	$(BIN)/pytest
 
 test-fast: check  ## the checks and the unit tests: no network, no files, no processes
