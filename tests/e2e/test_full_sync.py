@@ -194,6 +194,8 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
         assert sandbox.sandbox.marketing.records.lead(int(lead_id)).get("handoffSalesOutcome") == outcome
     assert writeback_metadata(result, "marketing_leads")["records_accepted"] == len(outcomes)
 
+    fed_back = "select * from feedback.feedback_crm_contacts order by crm_contact_id"
+    before = warehouse_rows(fed_back)
     with a_bi_client_reading_every_mart() as (passes, errors):
         rerun = run_full_sync()
     assert rerun.success
@@ -201,7 +203,10 @@ def test_full_sync_builds_the_mart_and_writes_back_then_a_rerun_sends_nothing(ho
     assert errors == [] and len(passes) >= 2
     assert {"dim_people", "fct_handoffs", "mart_sla_performance", "mart_revenue_plan"} <= set(passes[-1])
     assert all(done["dim_people"] >= len(contacts) and done["fct_handoffs"] > 0 for done in passes)
-    assert writeback_metadata(rerun)["records_sent"] == 0
+    # Nothing changed in the systems; an SLA clock may have crossed a moment between the two runs (a
+    # slow machine, a business day's end), and that record, only that one, goes again.
+    moved_by_the_clock = set(warehouse_rows(fed_back)) - set(before)
+    assert writeback_metadata(rerun)["records_sent"] == len(moved_by_the_clock)
     assert writeback_metadata(rerun, "marketing_leads")["records_sent"] == 0
     assert warehouse_rows("select count(*) from raw_crm.contacts") == [(len(contacts),)]
     # Under 100 contacts and 300 leads: one call each, and none on the rerun.
