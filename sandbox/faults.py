@@ -46,6 +46,7 @@ class Limits:
     marketing_daily_quota: int = 50_000  # Marketo: 607 past this
     marketing_token_ttl_s: int = 3600  # Marketo access token lifetime
     marketing_batch_records: int = 300  # Marketo leads.json
+    marketing_daily_export_bytes: int = 500 * 1024 * 1024  # Marketo Bulk Extract: 1029 past this
 
     def under_pressure(self, factor: float) -> Limits:
         """Every rate limit scaled by ``factor`` (at least 1)."""
@@ -57,6 +58,7 @@ class Limits:
             marketing_requests_per_20s=scale(self.marketing_requests_per_20s),
             marketing_concurrent_requests=scale(self.marketing_concurrent_requests),
             marketing_daily_quota=scale(self.marketing_daily_quota),
+            marketing_daily_export_bytes=scale(self.marketing_daily_export_bytes),
         )
 
 

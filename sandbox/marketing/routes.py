@@ -1,9 +1,11 @@
-"""The marketing stand-in's REST API: the identity endpoint and the lead, activity and program
-resources behind the stand-in's gate, answering in Marketo's shapes (malformed calls included)."""
+"""The marketing stand-in's REST API: the identity endpoint, and the lead, activity and program
+resources and the Bulk Extract jobs behind the stand-in's gate, answering in Marketo's shapes
+(malformed calls included)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -12,11 +14,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 
 from sandbox.dataset import iso, parse_iso
+from sandbox.marketing.bulk import EXPORT_DEFINITIONS, MEDIA_TYPES, STATUS_NAMES, ExportEntity
 from sandbox.marketing.params import ActivityPage, ActivityPosition, Params, integer_value, paging_token, position_after
 from sandbox.marketing.schema import (
     ACTIVITY_TYPE_IDS,
@@ -223,6 +226,28 @@ def _json_body(request: Request, body: bytes) -> dict:
     return parsed
 
 
+def file_response(content: bytes, media_type: str, byte_range: str | None) -> Response:
+    """A file, or the part of it a ``Range: bytes=first-last`` header asks for (RFC 7233, one range;
+    a header that is not of that form is ignored, as the RFC allows)."""
+    size = len(content)
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", (byte_range or "").strip())
+    if match is None or match.groups() == ("", ""):
+        return Response(content, media_type=media_type, headers={"Accept-Ranges": "bytes"})
+    first_text, last_text = match.groups()
+    if first_text:
+        first, last = int(first_text), min(int(last_text) if last_text else size - 1, size - 1)
+    else:  # a suffix: the last N bytes
+        first, last = max(size - int(last_text), 0), size - 1
+    if first > last:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    return Response(
+        content[first : last + 1],
+        status_code=206,
+        media_type=media_type,
+        headers={"Accept-Ranges": "bytes", "Content-Range": f"bytes {first}-{last}/{size}"},
+    )
+
+
 def marketing_router(marketing: MarketingStandIn) -> APIRouter:
     records = marketing.records
     router = APIRouter()
@@ -412,6 +437,51 @@ def marketing_router(marketing: MarketingStandIn) -> APIRouter:
         )
         if more:
             body["nextPageToken"] = paging_token(int(members[-1]["leadId"]))
+        return body
+
+    exports = marketing.exports
+
+    @rest.post("/bulk/v1/{entity}/export/create.json")
+    async def create_export(request: Request, entity: ExportEntity) -> dict:
+        body = _json_body(request, await request.body())
+        definition = EXPORT_DEFINITIONS[entity](records, body)
+        return reply(request, result=[exports.create(entity, definition, marketing.limits).as_json()])
+
+    @rest.post("/bulk/v1/{entity}/export/{export_id}/enqueue.json")
+    def enqueue_export(request: Request, entity: ExportEntity, export_id: str) -> dict:
+        return reply(request, result=[exports.enqueue(entity, export_id, marketing.limits).as_json()])
+
+    @rest.get("/bulk/v1/{entity}/export/{export_id}/status.json")
+    def export_status(request: Request, entity: ExportEntity, export_id: str) -> dict:
+        return reply(request, result=[exports.poll(entity, export_id).as_json()])
+
+    @rest.post("/bulk/v1/{entity}/export/{export_id}/cancel.json")
+    def cancel_export(request: Request, entity: ExportEntity, export_id: str) -> dict:
+        return reply(request, result=[exports.cancel(entity, export_id).as_json()])
+
+    @rest.get("/bulk/v1/{entity}/export/{export_id}/file.json")
+    def export_file(request: Request, entity: ExportEntity, export_id: str) -> Response:
+        job = exports.completed_file(entity, export_id)
+        if job is None:
+            # Unlike every other resource, Marketo answers a missing file with a plain-text 404.
+            return PlainTextResponse(f"Export file '{export_id}' not found", 404)
+        return file_response(job.file, MEDIA_TYPES[job.definition.format], request.headers.get("range"))
+
+    @rest.get("/bulk/v1/{entity}/export.json")
+    def list_exports(request: Request, entity: ExportEntity) -> dict:
+        params = Params.of(request)
+        statuses = set()
+        for name in params.listed("status"):
+            if name.lower() not in STATUS_NAMES:
+                raise MarketoError("1003", f"Invalid status '{name}'")
+            statuses.add(STATUS_NAMES[name.lower()])
+        most = marketing.limits.marketing_batch_records
+        jobs, more = exports.listing(
+            entity, statuses, position_after(params), params.integer("batchSize", most, 1, most)
+        )
+        body = reply(request, result=[job.as_json() for _, job in jobs])
+        if more:
+            body["nextPageToken"] = paging_token(jobs[-1][0])
         return body
 
     router.include_router(rest)

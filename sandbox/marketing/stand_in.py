@@ -1,5 +1,5 @@
-"""The Marketo stand-in of one company: its records, credentials, tokens and limits, the identity
-endpoint, and the gate every REST call passes (token, then limits, then the resource)."""
+"""The Marketo stand-in of one company: its records, credentials, tokens, limits and export jobs, the
+identity endpoint, and the gate every REST and bulk call passes (token, then limits, then the resource)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from sandbox.faults import Limits
+from sandbox.marketing.bulk import BulkExports
 from sandbox.marketing.limits import RequestLimiter
 from sandbox.marketing.params import Params
 from sandbox.marketing.schema import MarketoError, new_request_id
@@ -33,6 +34,7 @@ class MarketingStandIn:
         self.limits = limits
         self.tokens = AccessTokens()
         self.limiter = RequestLimiter()
+        self.exports = BulkExports()
 
     def token_response(self, params: Params) -> JSONResponse:
         """The identity endpoint: OAuth 2.0 client credentials, answered in OAuth's own shape."""

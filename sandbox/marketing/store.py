@@ -51,6 +51,17 @@ class MarketingStore:
         )
         return [_lead_body(row) for row in rows[:limit]], len(rows) > limit
 
+    def leads_in_window(self, date_field: str, start: datetime, end: datetime) -> list[dict]:
+        """The leads (not deleted) created, or last updated, from ``start`` up to (not including) ``end``,
+        by id: half-open, so that back-to-back windows see every lead once."""
+        column = {"createdAt": "json_extract(body, '$.createdAt')", "updatedAt": "updated_at"}[date_field]
+        rows = self.store.query(
+            f"select id, body from marketing_leads where deleted_at is null and {column} >= ? and {column} < ?"
+            " order by id",
+            (iso(start), iso(end)),
+        )
+        return [_lead_body(row) for row in rows]
+
     def sync_leads(self, action: str, lookup: LeadField, records: list, request_id: str) -> list[dict]:
         with self.store.transaction() as db:
             log = ActivityLog(db, request_id)
@@ -130,6 +141,17 @@ class MarketingStore:
         return ActivityPage(
             [_activity_body(row) for row in scanned if wanted(row)], position, more=len(rows) > len(scanned)
         )
+
+    def activities_in_window(self, start: datetime, end: datetime, type_ids: set[int]) -> list[dict]:
+        """The activities of these types from ``start`` up to (not including) ``end``, in listing order."""
+        types = ", ".join("?" * len(type_ids))
+        rows = self.store.query(
+            f"""select id, lead_id, activity_date, activity_type_id, body from marketing_activities
+                where activity_date >= ? and activity_date < ? and activity_type_id in ({types})
+                order by activity_date, id""",
+            (iso(start), iso(end), *sorted(type_ids)),
+        )
+        return [_activity_body(row) for row in rows]
 
     def programs(self) -> list[dict]:
         return [json.loads(row["body"]) for row in self.store.query("select body from marketing_programs order by id")]
