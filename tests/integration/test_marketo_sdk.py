@@ -90,3 +90,31 @@ def test_the_sdk_renews_an_expired_token_by_itself(tmp_path, marketo_company):
         time.sleep(1.1)
         assert marketo.execute(method="get_lead_by_id", id=3, fields=["email"]) == first
         assert marketo.token != token
+
+
+def test_the_sdk_runs_bulk_extracts_of_leads_and_activities(marketo):
+    january = {"startAt": "2025-01-01T00:00:00Z", "endAt": "2025-02-01T00:00:00Z"}
+    (lead_job,) = marketo.execute(
+        method="create_leads_export_job", fields=["id", "email"], filters={"createdAt": january}
+    )
+    (activity_job,) = marketo.execute(
+        method="create_activities_export_job", filters={"createdAt": january, "activityTypeIds": [12]}
+    )
+    for entity, job in (("leads", lead_job), ("activities", activity_job)):
+        assert marketo.execute(method=f"enqueue_{entity}_export_job", job_id=job["exportId"])[0]["status"] == "Queued"
+        statuses = [
+            marketo.execute(method=f"get_{entity}_export_job_status", job_id=job["exportId"])[0]["status"]
+            for _ in range(2)
+        ]
+        assert statuses == ["Processing", "Completed"]
+    leads = marketo.execute(method="get_leads_export_job_file", job_id=lead_job["exportId"]).decode().splitlines()
+    assert leads[0] == "id,email" and leads[1] == "1,ava@acme.com" and len(leads) == 1 + 6  # lead 5 is deleted
+    activities = marketo.execute(method="get_activities_export_job_file", job_id=activity_job["exportId"])
+    assert [line.split(",")[:2] for line in activities.decode().splitlines()[1:]] == [
+        [str(100 + lead_id), str(lead_id)] for lead_id in range(1, 8)
+    ]  # each lead's "New Lead", the deleted one's too: its activities stay
+    listed = marketo.execute(method="get_leads_export_jobs_list")
+    assert [(job["exportId"], job["status"]) for job in listed] == [(lead_job["exportId"], "Completed")]
+    (spare,) = marketo.execute(method="create_leads_export_job", fields=["id"], filters={"createdAt": january})
+    (cancelled,) = marketo.execute(method="cancel_leads_export_job", job_id=spare["exportId"])
+    assert cancelled["status"] == "Cancelled"

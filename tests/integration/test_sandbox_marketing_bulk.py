@@ -176,6 +176,7 @@ def test_jobs_are_listed_by_status_and_cancelled(api):
     rest = api.get("/bulk/v1/leads/export.json", batchSize=1, nextPageToken=paged["nextPageToken"])
     assert rest["result"][0]["exportId"] == waiting and "nextPageToken" not in rest
     assert error_of(api.post(f"/bulk/v1/leads/export/{waiting}/enqueue.json"))["code"] == "1029"
+    assert error_of(api.post(f"/bulk/v1/leads/export/{done['exportId']}/cancel.json"))["code"] == "1003"
     assert error_of(api.post(f"/bulk/v1/leads/export/{activity_job}/enqueue.json"))["code"] == "1013"  # not a lead job
 
 
