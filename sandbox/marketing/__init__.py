@@ -1,4 +1,5 @@
-"""The marketing-automation stand-in: Marketo's REST API shape (identity, leads, activities, programs).
+"""The marketing-automation stand-in: Marketo's REST API shape (identity, leads, activities, programs,
+Bulk Extract).
 
 Responses and errors follow Marketo's public reference (developer.adobe.com/marketo-apis and the
 Marketo developer guides on experienceleague.adobe.com), so that Marketo's own SDK and Handoff's
@@ -23,7 +24,8 @@ names a "Change Data Value" activity refers to) and ``ACTIVITY_TYPES``; a delete
 
 What Marketo defines is in ``schema``, the records in ``store``, a call's parameters and paging
 tokens in ``params``, access tokens in ``tokens``, the call budgets in ``limits``, the gate every
-call passes in ``stand_in``, and the REST resources in ``routes``.
+call passes in ``stand_in``, Bulk Extract's jobs, queue and files in ``bulk``, and the REST and bulk
+resources in ``routes``.
 """
 
 from sandbox.marketing.routes import invalid_request_response, marketing_router
