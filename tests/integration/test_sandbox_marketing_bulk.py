@@ -83,7 +83,17 @@ def test_a_lead_export_holds_what_the_rest_api_returns(api):
     assert status["queuedAt"] <= status["startedAt"] <= status["finishedAt"]
 
 
-def test_the_update_window_follows_writes_and_is_half_open(api):
+def test_a_window_includes_its_start_and_excludes_its_end(api):
+    # Leads 1 and 2 were created at 09:00 on January 2nd and 3rd, activity 50 at 10:00 on February 7th.
+    second_day = {"startAt": "2025-01-02T09:00:00Z", "endAt": "2025-01-03T09:00:00Z"}
+    _, leads = exported(api, "leads", {"fields": ["id"], "filter": {"createdAt": second_day}})
+    assert rows_of(leads) == [["id"], ["1"]]
+    up_to_the_change = {"startAt": "2025-02-07T00:00:00Z", "endAt": "2025-02-07T10:00:00Z"}
+    _, activities = exported(api, "activities", {"filter": {"createdAt": up_to_the_change, "activityTypeIds": [13]}})
+    assert rows_of(activities) == [ACTIVITY_COLUMNS]
+
+
+def test_the_update_window_follows_writes(api):
     api.post("/rest/v1/leads.json", {"action": "updateOnly", "lookupField": "id", "input": [{"id": 4, "title": "CFO"}]})
     (lead,) = api.get("/rest/v1/lead/4.json", fields="updatedAt")["result"]
     updated = datetime.fromisoformat(lead["updatedAt"])
@@ -94,7 +104,7 @@ def test_the_update_window_follows_writes_and_is_half_open(api):
         return rows_of(exported(api, "leads", {"fields": ["id", "title"], "filter": {"updatedAt": window}})[1])
 
     assert updated_between(updated, updated + day) == [["id", "title"], ["4", "CFO"]]
-    assert updated_between(updated - day, updated) == [["id", "title"]]  # the end is not included
+    assert updated_between(updated - day, updated - timedelta(seconds=1)) == [["id", "title"]]
 
 
 def as_export_row(activity: dict) -> list[str]:
