@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sandbox.faults import Limits
@@ -28,6 +28,12 @@ class RequestLimiter:
         self._quota_day = None
         self._spent_today = 0
         self._lock = threading.Lock()
+
+    def spent_today(self) -> tuple[date, int]:
+        """The quota day (Central time) and the calls counted against it so far."""
+        with self._lock:
+            today = datetime.now(QUOTA_DAY_ZONE).date()
+            return today, self._spent_today if today == self._quota_day else 0
 
     @contextmanager
     def admit(self, limits: Limits) -> Iterator[None]:

@@ -45,6 +45,7 @@ from sandbox.marketing.schema import (
     utc,
 )
 from sandbox.marketing.stand_in import MarketingStandIn
+from sandbox.marketing.tokens import API_USER
 
 MAX_ACTIVITY_TYPES_PER_CALL = 10
 MAX_LEAD_IDS_PER_ACTIVITY_CALL = 30
@@ -369,6 +370,14 @@ def marketing_router(marketing: MarketingStandIn) -> APIRouter:
             lambda row: row["activity_type_id"] == DELETE_LEAD,
         )
         return activity_reply(request, page, page.activities)
+
+    @rest.get("/rest/v1/stats/usage.json")
+    def daily_usage(request: Request) -> dict:
+        # Every call is made as the custom service's one API user, this one included.
+        day, calls = marketing.limiter.spent_today()
+        return reply(
+            request, result=[{"date": day.isoformat(), "total": calls, "users": [{"userId": API_USER, "count": calls}]}]
+        )
 
     @rest.get("/rest/asset/v1/programs.json")
     def browse_programs(request: Request) -> dict:

@@ -7,7 +7,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -608,6 +610,20 @@ def test_the_daily_quota_answers_607(tmp_path, marketo_company):
             assert api.get("/rest/v1/activities/types.json")["success"] is True
         assert error_of(api.get("/rest/v1/activities/types.json")) == {"code": "607", "message": "Daily quota reached"}
         assert "access_token" in api.new_token()  # the identity endpoint is not metered
+
+
+def test_daily_usage_counts_the_days_calls_itself_included(api):
+    for _ in range(2):
+        assert api.get("/rest/v1/activities/types.json")["success"] is True
+    api.new_token()  # the identity endpoint is not metered
+    usage = api.get("/rest/v1/stats/usage.json")
+    assert usage["success"] is True and "#" in usage["requestId"]
+    (day,) = usage["result"]
+    assert day == {
+        "date": datetime.now(ZoneInfo("America/Chicago")).date().isoformat(),  # Marketo's quota day
+        "total": 3,
+        "users": [{"userId": "handoff-api@sandbox.example", "count": 3}],
+    }
 
 
 def test_calls_past_the_concurrency_limit_get_615(tmp_path, marketo_company, monkeypatch):
