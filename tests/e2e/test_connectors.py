@@ -1,0 +1,383 @@
+"""Open-source connectors against the sandbox, run as their users run them: each from its own
+environment (``connectors/<name>/requirements.lock``, installed by ``make connectors``), through its
+own command line, with zero errors and as many records per stream as the sandbox holds.
+
+Singer's ``tap-marketo`` builds every URL as ``https://<munchkin id>.mktorest.com/…`` from the
+munchkin id in its ``endpoint`` setting: nothing else in its configuration moves it. It is pointed at
+the sandbox the way a user behind a TLS-inspecting company proxy reaches Marketo: ``HTTPS_PROXY``
+names the proxy, and the proxy's certificate authority is trusted through the operating system's
+store (``pip-system-certs`` in the connector's environment, ``SSL_CERT_FILE`` naming the CA): the tap
+sends its data calls through ``requests.Session.send``, which reads neither ``REQUESTS_CA_BUNDLE``
+nor ``CURL_CA_BUNDLE``, so they would trust ``certifi``'s bundle alone."""
+
+import json
+import os
+import socketserver
+import ssl
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pipeline.settings import PROJECT_DIR
+from sandbox.dataset import DatasetWriter, iso
+from sandbox.marketing.schema import ACTIVITY_TYPES, CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD
+from sandbox.server import SandboxServer, build_sandbox
+from tests.integration.test_sandbox_marketing import Marketo, listed, page_through
+
+CONNECTORS_VENVS = PROJECT_DIR / ".venv-connectors"
+MUNCHKIN_ID = "000-SBX-000"
+MARKETO_HOST = f"{MUNCHKIN_ID.lower()}.mktorest.com"
+# A sync reads from the configured start date up to now, in one bulk export per 30 days and stream:
+# the company's whole history lies within one such window, so each stream takes one export.
+HISTORY = timedelta(days=20)
+ENGAGEMENT_TYPES = (1, 2, 6, 7, 10, 11, 22, 104)
+ACTIVITY_TYPES_BY_ID = {activity_type.id: activity_type for activity_type in ACTIVITY_TYPES}
+
+
+def connector_command(name: str) -> Path:
+    command = CONNECTORS_VENVS / name / "bin" / name
+    if not command.exists():
+        pytest.fail(f"{command.relative_to(PROJECT_DIR)} is missing: run `make connectors`")
+    return command
+
+
+# --- a company whose history ends now ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecentCompany:
+    folder: Path
+    start: datetime  # before its first record
+
+
+@pytest.fixture(scope="module")
+def recent_company(tmp_path_factory) -> RecentCompany:
+    """Five leads (the fifth deleted), each with its New Lead activity, 24 engagements of eight types,
+    a lead status change and a delete, and two programs, all within the last ``HISTORY``."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - HISTORY
+
+    def moment(hours: int) -> str:
+        return iso(start + timedelta(hours=hours))
+
+    leads = [
+        {
+            "id": lead_id,
+            "email": f"person{lead_id}@example.com",
+            "firstName": f"Person {lead_id}",
+            "lastName": "Example",
+            "leadScore": 10 * lead_id,
+            "leadStatus": "Lead",
+            "createdAt": moment(lead_id),
+            "updatedAt": moment(lead_id),
+            **({"deletedAt": moment(300)} if lead_id == 5 else {}),
+        }
+        for lead_id in range(1, 6)
+    ]
+    activities = [
+        *(activity(100 + lead["id"], lead["id"], NEW_LEAD, lead["createdAt"]) for lead in leads),
+        *(
+            activity(number + 1, number % 4 + 1, ENGAGEMENT_TYPES[number % 8], moment(10 + 12 * number))
+            for number in range(24)
+        ),
+        activity(50, 1, CHANGE_DATA_VALUE, moment(200)),
+        activity(60, 5, DELETE_LEAD, moment(300)),
+    ]
+    programs = [
+        {
+            "id": program_id,
+            "name": f"Program {program_id}",
+            "type": "Default",
+            "channel": "Content",
+            "status": "",
+            "createdAt": moment(1),
+            "updatedAt": moment(hours),
+        }
+        for program_id, hours in ((1001, 48), (1002, 96))
+    ]
+    folder = tmp_path_factory.mktemp("recent-marketo-company")
+    with DatasetWriter(folder, scale="custom", seed=None, now=now) as dataset:
+        dataset.write_all("marketing_leads", leads)
+        dataset.write_all("marketing_activities", activities)
+        dataset.write_all("marketing_programs", programs)
+    return RecentCompany(folder, start - timedelta(days=1))
+
+
+# A value of each attribute data type the company's activities use.
+SAMPLE_VALUES = {
+    "string": "sample",
+    "text": "sample",
+    "integer": 1,
+    "float": 1.5,
+    "boolean": True,
+    "date": "2025-01-01",
+}
+
+
+def activity(activity_id: int, lead_id: int, type_id: int, date: str) -> dict:
+    """An activity with its type's primary attribute and first attribute set: the tap reads every
+    exported activity's attributes as a JSON object, and fails on one that has none (which the
+    export writes as ``null``), so the company's activities carry some, as Marketo's mostly do."""
+    activity_type = ACTIVITY_TYPES_BY_ID[type_id]
+    name, data_type = activity_type.attributes[0]
+    primary = (
+        {"primaryAttributeValueId": 900 + activity_id, "primaryAttributeValue": f"asset-{activity_id}"}
+        if activity_type.primary_attribute
+        else {}
+    )
+    return {
+        "id": activity_id,
+        "marketoGUID": str(activity_id),
+        "leadId": lead_id,
+        "activityDate": date,
+        "activityTypeId": type_id,
+        **primary,
+        "attributes": [{"name": name, "value": SAMPLE_VALUES[data_type]}],
+    }
+
+
+# --- the vendor's host, served by the sandbox through an intercepting proxy --------------------------
+
+
+@dataclass(frozen=True)
+class Certificates:
+    authority: Path  # the CA the connector is told to trust
+    server: ssl.SSLContext  # the vendor host's certificate, issued by that CA
+
+
+def issue_certificates(host: str, folder: Path) -> Certificates:
+    authority_key, host_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    authority_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Handoff sandbox proxy CA")])
+    now = datetime.now(UTC)
+
+    def certificate(subject: x509.Name, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(authority_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(authority_key.public_key()), critical=False
+            )
+        )
+
+    authority = (
+        certificate(authority_name, authority_key)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )  # certificate and CRL signing only
+        .sign(authority_key, hashes.SHA256())
+    )
+    host_certificate = (
+        certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]), host_key)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(authority_key, hashes.SHA256())
+    )
+    authority_file, chain_file, key_file = folder / "proxy-ca.pem", folder / "host.pem", folder / "host-key.pem"
+    authority_file.write_bytes(authority.public_bytes(serialization.Encoding.PEM))
+    chain_file.write_bytes(host_certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        host_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(chain_file, key_file)
+    return Certificates(authority_file, server)
+
+
+# Per connection, not per message: a proxy must not pass them on (RFC 9110, 7.6.1).
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "content-length"}
+
+
+@contextmanager
+def intercepting_proxy(host: str, upstream: str, certificates: Certificates) -> Iterator[str]:
+    """An HTTPS proxy, as a company runs one to inspect its traffic: a tunnel asked for ``host:443`` is
+    answered by the proxy itself, with ``host``'s certificate, and each request in it is sent on to
+    ``upstream`` + its path. Yields the proxy's URL."""
+    upstream_client = httpx.Client(base_url=upstream, timeout=60)
+
+    class Forward(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the connector's session expects
+
+        def forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
+            answer = upstream_client.request(self.command, self.path, content=body, headers=headers)
+            self.send_response(answer.status_code)
+            for name, value in answer.headers.multi_items():
+                # httpx hands over the body decoded, so its encoding goes with the length.
+                if name.lower() not in HOP_BY_HOP | {"content-encoding"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+        def log_message(self, format: str, *args: object) -> None:  # the sandbox logs what it serves
+            pass
+
+    class Tunnel(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            request_line = self.rfile.readline().decode("latin-1").split()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # the CONNECT request's headers
+            if request_line[:2] != ["CONNECT", f"{host}:443"]:
+                self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.wfile.flush()
+            with certificates.server.wrap_socket(self.connection, server_side=True) as tls:
+                Forward(tls, self.client_address, self.server)
+
+    class Proxy(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+
+    with upstream_client, Proxy(("127.0.0.1", 0), Tunnel) as proxy:
+        serving = threading.Thread(target=proxy.serve_forever, daemon=True)
+        serving.start()
+        try:
+            yield f"http://127.0.0.1:{proxy.server_address[1]}"
+        finally:
+            proxy.shutdown()
+
+
+# --- the connector's run ------------------------------------------------------------------------------
+
+
+# Discovered from the sandbox, but not selected: campaigns and lists are REST resources the sandbox does
+# not serve (its company keeps no smart campaigns or static lists); "Delete Lead" activities are listed
+# by Marketo through /rest/v1/activities/deletedleads.json, and Bulk Extract does not export them, yet
+# the tap discovers a stream for every activity type and would fail the sync on that one.
+LEFT_OUT = {"campaigns", "lists", "activities_delete_lead"}
+
+
+def run_tap(command: Path, arguments: list[str], environment: dict[str, str]) -> str:
+    """The tap's standard output, after checking it finished cleanly."""
+    finished = subprocess.run([command, *arguments], env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    # singer-python logs "LEVEL message" lines to standard error.
+    failures = [line for line in finished.stderr.splitlines() if line.startswith(("ERROR", "CRITICAL"))]
+    assert not failures, "\n".join(failures)
+    return finished.stdout
+
+
+def select_all_but(catalog: dict, left_out: set[str]) -> set[str]:
+    """Mark every discovered stream but ``left_out`` selected, with all its available fields, as a user
+    edits a Singer catalog. Returns the selected streams."""
+    selected = set()
+    for stream in catalog["streams"]:
+        chosen = stream["tap_stream_id"] not in left_out
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == [] or entry["metadata"].get("inclusion") == "available":
+                entry["metadata"]["selected"] = chosen
+        if chosen:
+            selected.add(stream["tap_stream_id"])
+    return selected
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the sandbox serves through its REST API: records per tap stream, and the leads' ids."""
+
+    records: Counter
+    lead_ids: set[int]
+
+
+def served_by(server: SandboxServer, since: datetime) -> Served:
+    api = Marketo(server)
+    records: Counter = Counter()
+    types = api.get("/rest/v1/activities/types.json")["result"]
+    records["activity_types"] = len(types)
+    activities = {
+        activity_type["name"]: listed(
+            page_through(api, "/rest/v1/activities.json", since=iso(since), activityTypeIds=activity_type["id"])
+        )
+        for activity_type in types
+        if activity_type["id"] != DELETE_LEAD
+    }
+    for type_name, of_type in activities.items():
+        records[f"activities_{type_name.lower().replace(' ', '_')}"] = len(of_type)  # the tap's stream names
+    # Every lead is logged with a "New Lead" activity; a deleted lead is not found by id.
+    created = {activity["leadId"] for activity in activities["New Lead"]}
+    leads = api.get("/rest/v1/leads.json", filterType="id", filterValues=",".join(map(str, sorted(created))))
+    lead_ids = {lead["id"] for lead in leads["result"]}
+    records["leads"] = len(lead_ids)
+    records["programs"] = len(api.get("/rest/asset/v1/programs.json", maxReturn=200)["result"])
+    return Served(+records, lead_ids)  # no stream without records
+
+
+@pytest.fixture(scope="module")
+def marketo_sandbox(tmp_path_factory, recent_company) -> Iterator[SandboxServer]:
+    with SandboxServer(build_sandbox(tmp_path_factory.mktemp("sandbox"), dataset_dir=recent_company.folder)) as server:
+        yield server
+
+
+def test_tap_marketo_syncs_every_record_the_sandbox_holds(tmp_path, marketo_sandbox, recent_company):
+    command = connector_command("tap-marketo")
+    connection = marketo_sandbox.connections()["marketing"]
+    certificates = issue_certificates(MARKETO_HOST, tmp_path)
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                # The REST endpoint and identity URL as Marketo's Admin > Web Services shows them
+                # (the tap reads only the munchkin id in the endpoint, and no identity URL).
+                "endpoint": f"https://{MARKETO_HOST}/rest",
+                "identity": f"https://{MARKETO_HOST}/identity",
+                "client_id": connection["client_id"],
+                "client_secret": connection["client_secret"],
+                "start_date": iso(recent_company.start),
+                # The tap polls an export every 5 minutes by default; Marketo updates a job's status
+                # about once a minute, the sandbox at every poll.
+                "poll_interval": 1,
+            }
+        )
+    )
+    catalog_file, state_file = tmp_path / "catalog.json", tmp_path / "state.json"
+    state_file.write_text("{}")
+    with intercepting_proxy(MARKETO_HOST, connection["base_url"], certificates) as proxy:
+        environment = {
+            **{name: value for name, value in os.environ.items() if not name.lower().endswith("_proxy")},
+            "HTTPS_PROXY": proxy,
+            "SSL_CERT_FILE": str(certificates.authority),
+        }
+        catalog = json.loads(run_tap(command, ["--config", str(config), "--discover"], environment))
+        discovered = {stream["tap_stream_id"] for stream in catalog["streams"]}
+        assert discovered >= LEFT_OUT
+        selected = select_all_but(catalog, LEFT_OUT)
+        catalog_file.write_text(json.dumps(catalog))
+        # The tap's own code reads the catalog as a dict, which singer-python hands over for
+        # --properties only: given --catalog, tap-marketo 2.9.4 fails ("'Catalog' object is not
+        # subscriptable"), so it is run with --properties, deprecated but the flag that works.
+        output = run_tap(
+            command,
+            ["--config", str(config), "--properties", str(catalog_file), "--state", str(state_file)],
+            environment,
+        )
+    records = [message for message in map(json.loads, output.splitlines()) if message["type"] == "RECORD"]
+    served = served_by(marketo_sandbox, recent_company.start)
+    assert Counter(record["stream"] for record in records) == served.records
+    assert set(served.records) <= selected
+    assert {record["record"]["id"] for record in records if record["stream"] == "leads"} == served.lead_ids
