@@ -10,7 +10,7 @@ COMPILE := $(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-e
 
 PYTHON_CODE := pipeline sandbox tests dbt_project/sqlfluff_libs
 
-.PHONY: install demo live test test-fast check browser test-pg-instance ui lock validate clean
+.PHONY: install demo live test test-fast check browser connectors test-pg-instance ui lock validate clean
 
 $(INSTALLED): requirements-dev.lock pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,6 @@ test: check browser connectors  ## the checks, then the whole test suite
 # environment of its own made from its lock, remade when the lock changes.
 CONNECTORS := .venv-connectors
 TAP_MARKETO := $(CONNECTORS)/tap-marketo/.installed
-.PHONY: connectors
 
 $(TAP_MARKETO): connectors/tap-marketo/requirements.lock
 	rm -rf $(@D)
