@@ -30,12 +30,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from marketo_api import Marketo, listed, page_through
 
 from pipeline.settings import PROJECT_DIR
 from sandbox.dataset import DatasetWriter, iso
 from sandbox.marketing.schema import ACTIVITY_TYPES, CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD
 from sandbox.server import SandboxServer, build_sandbox
-from tests.integration.test_sandbox_marketing import Marketo, listed, page_through
 
 CONNECTORS_VENVS = PROJECT_DIR / ".venv-connectors"
 MUNCHKIN_ID = "000-SBX-000"

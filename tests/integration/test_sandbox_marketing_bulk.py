@@ -9,8 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-
-from tests.integration.test_sandbox_marketing import ALL_BUT_DELETE, Marketo, error_of, listed, page_through, serving
+from marketo_api import ALL_BUT_DELETE, Marketo, error_of, listed, page_through, serving
 
 # An activity file's columns, in Marketo's documented order.
 ACTIVITY_COLUMNS = [
