@@ -124,24 +124,12 @@ def _marketo_lead(lead_id: int, email: str, first: str, last: str, status: str, 
     }
 
 
-def _marketo_activity(
-    activity_id: int, lead_id: int, type_id: int, date: str, primary: tuple | None = None, attributes: tuple = ()
-) -> dict:
-    return {
-        "id": activity_id,
-        "marketoGUID": str(activity_id),
-        "leadId": lead_id,
-        "activityDate": date,
-        "activityTypeId": type_id,
-        **({"primaryAttributeValueId": primary[0], "primaryAttributeValue": primary[1]} if primary else {}),
-        "attributes": [{"name": name, "value": value} for name, value in attributes],
-    }
-
-
 @pytest.fixture(scope="session")
 def marketo_company(tmp_path_factory) -> MarketoCompany:
     """The hand-made Marketo company, written once per test session (per worker); the marketing
     stand-in's tests and the Marketo SDK's tests serve it."""
+    from marketo_api import marketo_activity
+
     from sandbox.dataset import DatasetWriter, iso
 
     engagement_types = (1, 2, 6, 7, 10, 11, 22, 104)
@@ -157,13 +145,13 @@ def marketo_company(tmp_path_factory) -> MarketoCompany:
     # Ids do not follow dates on purpose: listings must order by activity date, then id.
     activities = [
         *(
-            _marketo_activity(
+            marketo_activity(
                 100 + lead["id"], lead["id"], 12, lead["createdAt"], attributes=(("Source Type", "Web form fill"),)
             )
             for lead in leads
         ),
         *(
-            _marketo_activity(
+            marketo_activity(
                 number + 1,
                 number % 4 + 1,
                 engagement_types[number % 8],
@@ -173,7 +161,7 @@ def marketo_company(tmp_path_factory) -> MarketoCompany:
             for number in range(20)
         ),
         # Same moment as engagement 8 (Feb 7): the id breaks the tie.
-        _marketo_activity(
+        marketo_activity(
             50,
             1,
             13,
@@ -181,7 +169,7 @@ def marketo_company(tmp_path_factory) -> MarketoCompany:
             primary=(57, "Lead Status"),
             attributes=(("New Value", "MQL"), ("Old Value", "Lead"), ("Reason", "Score reached 40")),
         ),
-        _marketo_activity(
+        marketo_activity(
             60, 5, 37, "2025-03-10T12:00:00.000Z", primary=(5, "Zoe Martin"), attributes=(("Remove from CRM", False),)
         ),
     ]

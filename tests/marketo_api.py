@@ -74,3 +74,18 @@ def page_through(api: Marketo, path: str, since: str = SINCE, **params) -> list[
 
 def listed(pages: list[dict]) -> list[dict]:
     return [item for page in pages for item in page.get("result", [])]
+
+
+def marketo_activity(
+    activity_id: int, lead_id: int, type_id: int, date: str, primary: tuple | None = None, attributes: tuple = ()
+) -> dict:
+    """An activity as Marketo's REST API lists it."""
+    return {
+        "id": activity_id,
+        "marketoGUID": str(activity_id),
+        "leadId": lead_id,
+        "activityDate": date,
+        "activityTypeId": type_id,
+        **({"primaryAttributeValueId": primary[0], "primaryAttributeValue": primary[1]} if primary else {}),
+        "attributes": [{"name": name, "value": value} for name, value in attributes],
+    }

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from sandbox.faults import Limits
 from sandbox.marketing.limits import QUOTA_DAY_ZONE
 from sandbox.marketing.schema import (
+    ACTIVITY_KEYS,
     ACTIVITY_TYPE_IDS,
     DELETE_LEAD,
     LEAD_FIELDS_BY_NAME,
@@ -56,16 +57,8 @@ STATUS_NAMES["canceled"] = CANCELLED
 DELIMITERS = {"CSV": ",", "TSV": "\t", "SSV": ";"}
 MEDIA_TYPES = {"CSV": "text/csv", "TSV": "text/tab-separated-values", "SSV": "text/plain"}
 
-ACTIVITY_COLUMNS = (
-    "marketoGUID",
-    "leadId",
-    "activityDate",
-    "activityTypeId",
-    "campaignId",
-    "primaryAttributeValueId",
-    "primaryAttributeValue",
-    "attributes",
-)
+# An activity file carries what the REST API lists for an activity, but its id.
+ACTIVITY_COLUMNS = tuple(key for key in ACTIVITY_KEYS if key != "id")
 ACTION_RESULT = "actionResult"  # asked for by name only; every activity the sandbox logs succeeded
 LEAD_DATE_FILTERS = ("createdAt", "updatedAt")
 

@@ -30,7 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from marketo_api import Marketo, listed, page_through
+from marketo_api import Marketo, listed, marketo_activity, page_through
 
 from pipeline.settings import PROJECT_DIR
 from sandbox.dataset import DatasetWriter, iso
@@ -133,20 +133,8 @@ def activity(activity_id: int, lead_id: int, type_id: int, date: str) -> dict:
     export writes as ``null``), so the company's activities carry some, as Marketo's mostly do."""
     activity_type = ACTIVITY_TYPES_BY_ID[type_id]
     name, data_type = activity_type.attributes[0]
-    primary = (
-        {"primaryAttributeValueId": 900 + activity_id, "primaryAttributeValue": f"asset-{activity_id}"}
-        if activity_type.primary_attribute
-        else {}
-    )
-    return {
-        "id": activity_id,
-        "marketoGUID": str(activity_id),
-        "leadId": lead_id,
-        "activityDate": date,
-        "activityTypeId": type_id,
-        **primary,
-        "attributes": [{"name": name, "value": SAMPLE_VALUES[data_type]}],
-    }
+    primary = (900 + activity_id, f"asset-{activity_id}") if activity_type.primary_attribute else None
+    return marketo_activity(activity_id, lead_id, type_id, date, primary, ((name, SAMPLE_VALUES[data_type]),))
 
 
 # --- the vendor's host, served by the sandbox through an intercepting proxy --------------------------
