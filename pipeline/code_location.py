@@ -3,6 +3,7 @@
 import dagster as dg
 
 from pipeline.alerts.assets import build_alert_defs
+from pipeline.automation.analytics import build_analytics_defs
 from pipeline.automation.jobs import build_automation_defs
 from pipeline.automation.sensors import build_sensor_defs
 from pipeline.feedback.assets import build_feedback_defs
@@ -31,6 +32,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_alert_defs(settings),
         build_automation_defs(settings),
         build_sensor_defs(settings),
+        build_analytics_defs(settings),
         # DuckDB takes one writer at a time, so steps run one after another in the run's process.
         dg.Definitions(resources=default_resources(settings), executor=dg.in_process_executor),
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipeline.automation.analytics import follows_changes
 from pipeline.settings import WAREHOUSE_POOL, DataHome, Settings
 
 MARTS_SCHEMA = "marts"
@@ -95,6 +96,7 @@ def with_published_marts(settings: Settings, transform: dg.Definitions) -> dg.De
         group_name="serving",
         owners=["team:data-engineering"],
         kinds={"duckdb"},
+        automation_condition=follows_changes(settings),
         description="A read-only copy of the marts for BI tools, replaced atomically after each run "
         f"that rebuilt them: {home.served_marts}.",
     )

@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     nightly_cron: str = "0 2 * * *"
     timezone: str = "UTC"
     sla_clock_minutes: int = Field(5, ge=1, le=59)
+    analytics_minutes: int = Field(10, ge=1, le=59)
     digest_cron: str = "0 8 * * 1-5"
     sensor_interval_seconds: int = Field(5, gt=0)
     # Alerts.

@@ -15,6 +15,7 @@ import json
 
 import dagster as dg
 
+from pipeline.automation.analytics import HOT_PATH
 from pipeline.automation.jobs import unconfigured_systems, waiting_run
 from pipeline.ingest.assets import system_pipeline
 from pipeline.ingest.web import loaded_offsets
@@ -31,8 +32,9 @@ def changes_job(name: str, datasets: list[str], what: str) -> dg.UnresolvedAsset
     with_sources = dg.AssetSelection.key_prefixes(*prefixes, include_sources=True)
     return dg.define_asset_job(
         name=name,
-        selection=with_sources.downstream() - with_sources | loaded,
-        description=f"Load what changed in {what}, then rebuild, check and write back what depends on it.",
+        selection=(with_sources.downstream() - with_sources) & HOT_PATH | loaded,
+        description=f"Load what changed in {what}, then rebuild, check, write back and alert on what depends "
+        "on it; the analytics follow in a run of their own.",
     )
 
 

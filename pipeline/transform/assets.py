@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from pipeline.automation.analytics import ANALYTICS_TAG, follows_changes
 from pipeline.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, Settings
 from pipeline.transform.contract import write_contract_seeds
 from pipeline.transform.headlines import headline_asset, with_headlines
@@ -22,6 +23,10 @@ from pipeline.warehouse import Warehouse
 
 
 class HandoffDbtTranslator(DagsterDbtTranslator):
+    def __init__(self, analytics_condition: dg.AutomationCondition):
+        super().__init__()
+        self._analytics_condition = analytics_condition
+
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
@@ -32,6 +37,12 @@ class HandoffDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "seed":
             return "reference"
         return dbt_resource_props["fqn"][1]
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        # What the CRM and the alerts do not read follows the webhooks' runs instead of riding in them.
+        if ANALYTICS_TAG in dbt_resource_props.get("tags", []):
+            return self._analytics_condition
+        return None
 
 
 def dbt_project(settings: Settings) -> DbtProject:
@@ -89,7 +100,7 @@ def build_transform_defs(settings: Settings) -> dg.Definitions:
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        dagster_dbt_translator=HandoffDbtTranslator(),
+        dagster_dbt_translator=HandoffDbtTranslator(follows_changes(settings)),
         pool=WAREHOUSE_POOL,
     )
     def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource):

@@ -665,7 +665,7 @@ def test_a_webhook_burst_adds_no_run_behind_one_that_has_not_started_and_is_aske
     journal.close()
 
 
-def test_each_systems_changes_job_loads_it_and_rebuilds_what_depends_on_it():
+def test_each_systems_changes_job_loads_it_and_rebuilds_what_the_systems_and_the_alerts_read():
     from pipeline.definitions import defs
 
     loads = {
@@ -681,9 +681,12 @@ def test_each_systems_changes_job_loads_it_and_rebuilds_what_depends_on_it():
         "marketing_changes": {"raw_marketing"},
         "crm_and_marketing_changes": {"raw_crm", "raw_marketing"},
     }
+    analytics = {dg.AssetKey(["marts", "mart_campaign_revenue"]), dg.AssetKey(["serving", "marts"])}
     for job in WEBHOOK_JOBS.values():
         selected = defs.resolve_job_def(job.name).asset_layer.selected_asset_keys
         assert {dg.AssetKey(["marts", "fct_handoffs"]), dg.AssetKey(["writeback", "crm_contacts"])} <= selected
+        assert {dg.AssetKey(["alerting", "sla_notices"]), dg.AssetKey(["alerts", "alerts_sla_notices"])} <= selected
+        assert not analytics & selected, "the analytics marts follow in runs of their own"
 
 
 def test_website_event_files_that_appear_or_grow_start_a_run(tmp_path, monkeypatch):

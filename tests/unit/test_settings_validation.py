@@ -19,6 +19,7 @@ def no_connection_file(monkeypatch):
     [
         ("HANDOFF_SLA_CLOCK_MINUTES", "0"),
         ("HANDOFF_SLA_CLOCK_MINUTES", "soon"),
+        ("HANDOFF_ANALYTICS_MINUTES", "60"),
         ("HANDOFF_DBT_TARGET", "oracle"),
         ("HANDOFF_PG_PORT", "70000"),
         ("HANDOFF_SMTP_STARTTLS", "perhaps"),
