@@ -53,7 +53,11 @@ def live_contract(contract: dict) -> dict:
         "sla_policies": LIVE_SLA_POLICIES,
         "alerts": LIVE_ALERTS,
         "business_calendar": calendar
-        | {"default": calendar["default"] | {"start_hour": 0, "end_hour": 24}, "weekend_days": []},
+        | {
+            "default": calendar["default"] | {"start_hour": 0, "end_hour": 24},
+            "weekend_days": [],
+            "public_holidays": False,
+        },
     }
 
 

@@ -94,6 +94,8 @@ class DefaultCalendar(Strict):
 class BusinessCalendar(Strict):
     default: DefaultCalendar
     weekend_days: list[str]
+    # A team that answers leads on public holidays (a round-the-clock desk) keeps its clocks running.
+    public_holidays: bool = True
 
     @field_validator("weekend_days")
     @classmethod
@@ -254,6 +256,7 @@ def contract_tables(contract: FunnelContract) -> dict[str, list[dict]]:
                 "default_country": calendar.default.country,
                 "default_start_hour": calendar.default.start_hour,
                 "default_end_hour": calendar.default.end_hour,
+                "observe_public_holidays": calendar.public_holidays,
                 "attribution_window_days": attribution.window_days,
                 "u_shaped_first": attribution.u_shaped.first,
                 "u_shaped_last": attribution.u_shaped.last,
@@ -286,6 +289,7 @@ def render_docs(contract: FunnelContract, source_name: str) -> str:
 
     tables = contract_tables(contract)
     settings = tables["contract_settings"][0]
+    holidays = "public holidays of the owner's country" if settings["observe_public_holidays"] else "no public holidays"
     return "\n".join(
         [
             "{% docs funnel_contract %}",
@@ -347,7 +351,7 @@ def render_docs(contract: FunnelContract, source_name: str) -> str:
             "",
             f"**Business calendar**: default {settings['default_time_zone']}, {settings['default_country']}, "
             f"{settings['default_start_hour']}:00–{settings['default_end_hour']}:00; weekend "
-            f"{', '.join(contract.business_calendar.weekend_days)}; public holidays of the owner's country.",
+            f"{', '.join(contract.business_calendar.weekend_days)}; {holidays}.",
             "",
             f"**Attribution**: window {settings['attribution_window_days']} days; U-shaped "
             f"{settings['u_shaped_first']}/{settings['u_shaped_last']}; W-shaped {settings['w_shaped_first']}/"

@@ -1,6 +1,7 @@
 {#- Each owner's SLA calendar as UTC intervals: working hours on every working local day, in the
     owner's time zone (so daylight-saving changes move the UTC interval), minus the contract's
-    weekend days and the public holidays of the owner's country. The running total of business
+    weekend days and the public holidays of the owner's country (unless the contract keeps them
+    working: `business_calendar.public_holidays: false`). The running total of business
     minutes before each interval turns business time between two moments into a difference of two
     look-ups (see macros/business_time). Local dates run from January 1 two years before the
     as-of year (the public holidays loaded reach that far) to `business_calendar_lookahead_days`
@@ -42,7 +43,8 @@ owner_calendars as (
         coalesce(calendars.time_zone, settings.default_time_zone) as time_zone,
         coalesce(calendars.country, settings.default_country) as country,
         coalesce(calendars.start_hour, settings.default_start_hour) as start_hour,
-        coalesce(calendars.end_hour, settings.default_end_hour) as end_hour
+        coalesce(calendars.end_hour, settings.default_end_hour) as end_hour,
+        settings.observe_public_holidays
 
     from {{ ref('stg_crm__owners') }} as owners
     cross join settings
@@ -72,6 +74,7 @@ working_days as (
     left join {{ ref('stg_reference__public_holidays') }} as holidays
         on holidays.country = owner_calendars.country
         and holidays.holiday_date = cast(local_days.date_day as date)
+        and owner_calendars.observe_public_holidays
     where holidays.holiday_date is null
         and extract(isodow from local_days.date_day) not in (
             select iso_weekday from {{ ref('contract_weekend_days') }}
