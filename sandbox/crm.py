@@ -1,5 +1,7 @@
 """The CRM stand-in's HTTP API: HubSpot's CRM v3 (objects, search, batch read/update/upsert,
-properties, owners, pipelines) and associations v4, with bearer-token auth and HubSpot's burst limit.
+properties, owners, pipelines, custom object schemas) and associations v4, with bearer-token auth and
+HubSpot's burst limit; and the two legacy reads HubSpot still serves that open-source connectors use
+(properties v2, pipelines v1), shaped from the same definitions.
 
 Responses and error bodies follow HubSpot's public API reference so that HubSpot's own SDK and
 Handoff's pipeline cannot tell the difference for the endpoints served here. What HubSpot defines is
@@ -25,6 +27,7 @@ from sandbox.crm_schema import (
     KIND_ALIASES,
     PRIMARY_TYPE_IDS,
     UNLABELED_TYPE_IDS,
+    UNRECORDED_TYPE_PROPERTIES,
     HubSpotError,
     ObjectKind,
     PropertyDefinition,
@@ -35,6 +38,7 @@ from sandbox.crm_schema import (
 )
 from sandbox.crm_search import SEARCH_RESULT_CAP, SearchRequest, Text
 from sandbox.crm_store import Association, CrmObject, CrmStore, WriteInput, as_record_id, now_iso
+from sandbox.dataset import parse_iso
 
 if TYPE_CHECKING:  # sandbox.faults answers injected errors with HubSpotError, so it imports this module
     from sandbox.faults import Limits
@@ -47,6 +51,8 @@ OWNERS_LIMIT_MAX = 500
 ASSOCIATIONS_LIMIT_MAX = 500
 ASSOCIATION_BATCH_INPUTS_MAX = 1_000
 RATE_WINDOW_S = 10
+# The pipeline every account starts with, which pipelines v1 flags as its object's default.
+LEGACY_DEFAULT_PIPELINE_IDS = {"deals": "default", "tickets": "0"}
 
 
 def invalid_request(error: RequestValidationError) -> HubSpotError:
@@ -180,6 +186,76 @@ def owner_body(owner: dict) -> dict:
         "updatedAt": owner.get("updatedAt"),
         "archived": bool(owner.get("archived")),
         "teams": owner.get("teams", []),
+    }
+
+
+def epoch_ms(moment: str | None) -> int | None:
+    return None if moment is None else int(parse_iso(moment).timestamp() * 1000)
+
+
+def legacy_property(body: dict) -> dict:
+    """A v3 property definition as properties v2 shapes it: its flags at the top level, its times in
+    epoch milliseconds, and ``deleted`` for ``archived``."""
+    metadata = body["modificationMetadata"]
+    legacy = {
+        name: body[name]
+        for name in (
+            "name",
+            "label",
+            "description",
+            "groupName",
+            "type",
+            "fieldType",
+            "displayOrder",
+            "formField",
+            "hidden",
+            "calculated",
+            "externalOptions",
+            "hasUniqueValue",
+            "hubspotDefined",
+        )
+    }
+    legacy |= {
+        "options": [{**option, "readOnly": False} for option in body["options"]],
+        "readOnlyValue": metadata["readOnlyValue"],
+        "readOnlyDefinition": metadata["readOnlyDefinition"],
+        "mutableDefinitionNotDeletable": body["hubspotDefined"],
+        "deleted": body["archived"],
+        "createdAt": epoch_ms(body.get("createdAt")),
+        "updatedAt": epoch_ms(body.get("updatedAt")),
+    }
+    if "referencedObjectType" in body:
+        legacy["referencedObjectType"] = body["referencedObjectType"]
+    return legacy
+
+
+def legacy_pipeline(kind: ObjectKind, pipeline: dict) -> dict:
+    """A v3 pipeline as pipelines v1 shapes it: ``pipelineId``/``stageId`` for ``id``, ``active`` for
+    not ``archived``, times in epoch milliseconds; stage metadata as v3 has it."""
+
+    def times(item: dict) -> dict:
+        return {"createdAt": epoch_ms(item.get("createdAt")), "updatedAt": epoch_ms(item.get("updatedAt"))}
+
+    return {
+        "pipelineId": pipeline["id"],
+        **times(pipeline),
+        "objectType": kind.singular.upper(),
+        "objectTypeId": kind.type_id,
+        "label": pipeline.get("label"),
+        "displayOrder": pipeline.get("displayOrder", 0),
+        "active": not pipeline["archived"],
+        "default": pipeline["id"] == LEGACY_DEFAULT_PIPELINE_IDS[kind.name],
+        "stages": [
+            {
+                "stageId": stage["id"],
+                **times(stage),
+                "label": stage.get("label"),
+                "displayOrder": stage.get("displayOrder", 0),
+                "active": not stage.get("archived", False),
+                "metadata": stage.get("metadata", {}),
+            }
+            for stage in pipeline["stages"]
+        ],
     }
 
 
@@ -471,6 +547,29 @@ def crm_router(store: CrmStore, access_token: str, limits: Limits) -> APIRouter:
             if str(pipeline.get("id")) == pipeline_id:
                 return pipeline
         raise not_found()
+
+    @router.get("/crm/v3/schemas")
+    def list_custom_object_schemas() -> dict:
+        return {"results": []}  # the account defines no custom objects
+
+    @router.get("/properties/v2/{object_type}/properties")
+    def list_properties_v2(object_type: str) -> list[dict]:
+        unrecorded = UNRECORDED_TYPE_PROPERTIES.get(object_type.lower())
+        if unrecorded is not None:
+            return [legacy_property(p.as_json(p.options)) for p in unrecorded]
+        kind = object_kind(object_type)
+        return [legacy_property(p.as_json(store.options(kind, p))) for p in store.definitions(kind).values()]
+
+    @router.get("/crm-pipelines/v1/pipelines/{object_type}")
+    def list_pipelines_v1(
+        object_type: Literal["deals", "tickets"],
+        includeInactive: Literal["EXCLUDE_DELETED", "INCLUDE_DELETED"] = "EXCLUDE_DELETED",
+    ) -> dict:
+        kind = object_kind(object_type)
+        pipelines = store.pipelines(kind.name)
+        if includeInactive == "EXCLUDE_DELETED":
+            pipelines = [pipeline for pipeline in pipelines if not pipeline["archived"]]
+        return {"results": [legacy_pipeline(kind, pipeline) for pipeline in pipelines]}
 
     @router.get("/crm/v4/objects/{from_type}/{object_id}/associations/{to_type}")
     def read_associations(

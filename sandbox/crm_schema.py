@@ -623,6 +623,22 @@ def _catalog(kind: ObjectKind) -> dict[str, PropertyDefinition]:
 
 
 CATALOG = {name: _catalog(kind) for name, kind in OBJECT_KINDS.items()}
+# Object types HubSpot defines that the stand-in keeps no records of and serves no object endpoints for.
+# Properties v2 still answers for them, as connectors ask it for every type they know; the stand-in lists
+# only the properties every HubSpot object has, where HubSpot lists more.
+UNRECORDED_TYPE_PROPERTIES = {
+    name: (
+        P("hs_object_id", "Record ID", "number", "number", group, read_only=True),
+        P("hs_createdate", "Create Date", "datetime", "date", group, read_only=True),
+        P("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", group, read_only=True),
+    )
+    for name, group in (
+        ("deal_split", "dealsplitinformation"),
+        ("form", "forminformation"),
+        ("goal_targets", "goaltargetinformation"),
+        ("leads", "leadinformation"),
+    )
+}
 FIELD_TYPES = {
     "bool": {"booleancheckbox", "calculation_equation"},
     "enumeration": {"booleancheckbox", "checkbox", "radio", "select", "calculation_equation"},

@@ -1054,6 +1054,31 @@ def test_deal_pipelines_come_with_their_stages_in_order(crm):
     assert crm.get("/crm/v3/pipelines/deals/nope").status_code == 404
 
 
+def test_the_legacy_reads_connectors_use_shape_the_same_definitions(crm):
+    """Properties v2 and pipelines v1, which HubSpot still serves, and custom object schemas (none)."""
+    v3 = crm.get("/crm/v3/properties/contacts").json()["results"]
+    v2 = crm.get("/properties/v2/contact/properties").json()
+    assert [(p["name"], p["type"]) for p in v2] == [(p["name"], p["type"]) for p in v3]
+    owner = next(p for p in v2 if p["name"] == "hubspot_owner_id")
+    assert owner["referencedObjectType"] == "OWNER" and owner["deleted"] is False
+    assert "modificationMetadata" not in owner and owner["readOnlyDefinition"] is True
+    leads = crm.get("/properties/v2/leads/properties").json()
+    assert {p["name"] for p in leads} == {"hs_object_id", "hs_createdate", "hs_lastmodifieddate"}
+    (pipeline,) = crm.get("/crm-pipelines/v1/pipelines/deals").json()["results"]
+    assert {k: pipeline[k] for k in ("pipelineId", "objectType", "active", "default")} == {
+        "pipelineId": "default",
+        "objectType": "DEAL",
+        "active": True,
+        "default": True,
+    }
+    assert [s["stageId"] for s in pipeline["stages"]] == ["appointmentscheduled", "closedwon", "closedlost"]
+    assert pipeline["stages"][1]["metadata"] == {"probability": "1.0", "isClosed": "true"}
+    (tickets,) = crm.get("/crm-pipelines/v1/pipelines/tickets").json()["results"]
+    assert (tickets["pipelineId"], tickets["objectType"], tickets["default"]) == ("0", "TICKET", True)
+    assert crm.get("/crm-pipelines/v1/pipelines/contacts").status_code == 400
+    assert crm.get("/crm/v3/schemas").json() == {"results": []}
+
+
 # -- authentication, rate limits, errors --------------------------------------------------------
 
 
