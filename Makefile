@@ -43,18 +43,18 @@ browser:  ## Debian's chromium, which the browser tests drive, installed when mi
 test: check browser connectors  ## the checks, then the whole test suite
 	$(BIN)/pytest
 
-# The open-source connectors the sandbox is tested against (tests/e2e/test_connectors.py), each in an
+# The open-source connectors the sandbox is tested against (tests/e2e/test_connector_*.py), each in an
 # environment of its own made from its lock, remade when the lock changes.
 CONNECTORS := .venv-connectors
-TAP_MARKETO := $(CONNECTORS)/tap-marketo/.installed
+CONNECTOR_ENVS := $(CONNECTORS)/tap-marketo/.installed $(CONNECTORS)/airbyte-source-hubspot/.installed
 
-$(TAP_MARKETO): connectors/tap-marketo/requirements.lock
+$(CONNECTORS)/%/.installed: connectors/%/requirements.lock
 	rm -rf $(@D)
 	$(PYTHON) -m venv $(@D)
 	$(@D)/bin/pip --quiet --disable-pip-version-check install --require-hashes --no-deps -r $<
 	touch $@
 
-connectors: $(TAP_MARKETO)  ## the connectors' environments, made when missing or older than their locks
+connectors: $(CONNECTOR_ENVS)  ## the connectors' environments, made when missing or older than their locks
 
 test-fast: check  ## the checks and the unit tests: no network, no files, no processes
 	$(BIN)/pytest -m unit -n 0

@@ -1,43 +1,28 @@
-"""Open-source connectors against the sandbox, run as their users run them: each from its own
-environment (``connectors/<name>/requirements.lock``, installed by ``make connectors``), through its
-own command line, with zero errors and as many records per stream as the sandbox holds.
+"""Singer's ``tap-marketo`` against the sandbox, as its users run it (see ``connector_runs``): discover,
+then sync, with zero errors and as many records per stream as the sandbox holds.
 
-Singer's ``tap-marketo`` builds every URL as ``https://<munchkin id>.mktorest.com/…`` from the
-munchkin id in its ``endpoint`` setting: nothing else in its configuration moves it. It is pointed at
-the sandbox the way a user behind a TLS-inspecting company proxy reaches Marketo: ``HTTPS_PROXY``
-names the proxy, and the proxy's certificate authority is trusted through the operating system's
-store (``pip-system-certs`` in the connector's environment, ``SSL_CERT_FILE`` naming the CA): the tap
-sends its data calls through ``requests.Session.send``, which reads neither ``REQUESTS_CA_BUNDLE``
-nor ``CURL_CA_BUNDLE``, so they would trust ``certifi``'s bundle alone."""
+The tap builds every URL as ``https://<munchkin id>.mktorest.com/…`` from the munchkin id in its
+``endpoint`` setting: nothing else in its configuration moves it, so it reaches the sandbox through an
+intercepting proxy. It sends its data calls through ``requests.Session.send``, which reads neither
+``REQUESTS_CA_BUNDLE`` nor ``CURL_CA_BUNDLE``, so they would trust ``certifi``'s bundle alone: the
+proxy's CA reaches it through the system's store (``pip-system-certs``)."""
 
 import json
-import os
-import socketserver
-import ssl
 import subprocess
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from connector_runs import connector_command, vendor_host
 from marketo_api import Marketo, listed, marketo_activity, page_through
 
-from pipeline.settings import PROJECT_DIR
 from sandbox.dataset import DatasetWriter, iso
 from sandbox.marketing.schema import ACTIVITY_TYPES, CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD
 from sandbox.server import SandboxServer, build_sandbox
 
-CONNECTORS_VENVS = PROJECT_DIR / ".venv-connectors"
 MUNCHKIN_ID = "000-SBX-000"
 MARKETO_HOST = f"{MUNCHKIN_ID.lower()}.mktorest.com"
 # A sync reads from the configured start date up to now, in one bulk export per 30 days and stream:
@@ -45,13 +30,6 @@ MARKETO_HOST = f"{MUNCHKIN_ID.lower()}.mktorest.com"
 HISTORY = timedelta(days=20)
 ENGAGEMENT_TYPES = (1, 2, 6, 7, 10, 11, 22, 104)
 ACTIVITY_TYPES_BY_ID = {activity_type.id: activity_type for activity_type in ACTIVITY_TYPES}
-
-
-def connector_command(name: str) -> Path:
-    command = CONNECTORS_VENVS / name / "bin" / name
-    if not command.exists():
-        pytest.fail(f"{command.relative_to(PROJECT_DIR)} is missing: run `make connectors`")
-    return command
 
 
 # --- a company whose history ends now ---------------------------------------------------------------
@@ -137,120 +115,6 @@ def activity(activity_id: int, lead_id: int, type_id: int, date: str) -> dict:
     return marketo_activity(activity_id, lead_id, type_id, date, primary, ((name, SAMPLE_VALUES[data_type]),))
 
 
-# --- the vendor's host, served by the sandbox through an intercepting proxy --------------------------
-
-
-@dataclass(frozen=True)
-class Certificates:
-    authority: Path  # the CA the connector is told to trust
-    server: ssl.SSLContext  # the vendor host's certificate, issued by that CA
-
-
-def issue_certificates(host: str, folder: Path) -> Certificates:
-    authority_key, host_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    authority_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Handoff sandbox proxy CA")])
-    now = datetime.now(UTC)
-
-    def certificate(subject: x509.Name, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(authority_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(authority_key.public_key()), critical=False
-            )
-        )
-
-    authority = (
-        certificate(authority_name, authority_key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )  # certificate and CRL signing only
-        .sign(authority_key, hashes.SHA256())
-    )
-    host_certificate = (
-        certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]), host_key)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(authority_key, hashes.SHA256())
-    )
-    authority_file, chain_file, key_file = folder / "proxy-ca.pem", folder / "host.pem", folder / "host-key.pem"
-    authority_file.write_bytes(authority.public_bytes(serialization.Encoding.PEM))
-    chain_file.write_bytes(host_certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        host_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(chain_file, key_file)
-    return Certificates(authority_file, server)
-
-
-# Per connection, not per message: a proxy must not pass them on (RFC 9110, 7.6.1).
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "content-length"}
-
-
-@contextmanager
-def intercepting_proxy(host: str, upstream: str, certificates: Certificates) -> Iterator[str]:
-    """An HTTPS proxy, as a company runs one to inspect its traffic: a tunnel asked for ``host:443`` is
-    answered by the proxy itself, with ``host``'s certificate, and each request in it is sent on to
-    ``upstream`` + its path. Yields the proxy's URL."""
-    upstream_client = httpx.Client(base_url=upstream, timeout=60)
-
-    class Forward(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as the connector's session expects
-
-        def forward(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
-            answer = upstream_client.request(self.command, self.path, content=body, headers=headers)
-            self.send_response(answer.status_code)
-            for name, value in answer.headers.multi_items():
-                # httpx hands over the body decoded, so its encoding goes with the length.
-                if name.lower() not in HOP_BY_HOP | {"content-encoding"}:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer.content)))
-            self.end_headers()
-            self.wfile.write(answer.content)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
-
-        def log_message(self, format: str, *args: object) -> None:  # the sandbox logs what it serves
-            pass
-
-    class Tunnel(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            request_line = self.rfile.readline().decode("latin-1").split()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass  # the CONNECT request's headers
-            if request_line[:2] != ["CONNECT", f"{host}:443"]:
-                self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-                return
-            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            self.wfile.flush()
-            with certificates.server.wrap_socket(self.connection, server_side=True) as tls:
-                Forward(tls, self.client_address, self.server)
-
-    class Proxy(socketserver.ThreadingTCPServer):
-        daemon_threads = True
-
-    with upstream_client, Proxy(("127.0.0.1", 0), Tunnel) as proxy:
-        serving = threading.Thread(target=proxy.serve_forever, daemon=True)
-        serving.start()
-        try:
-            yield f"http://127.0.0.1:{proxy.server_address[1]}"
-        finally:
-            proxy.shutdown()
-
-
 # --- the connector's run ------------------------------------------------------------------------------
 
 
@@ -325,7 +189,6 @@ def marketo_sandbox(tmp_path_factory, recent_company) -> Iterator[SandboxServer]
 def test_tap_marketo_syncs_every_record_the_sandbox_holds(tmp_path, marketo_sandbox, recent_company):
     command = connector_command("tap-marketo")
     connection = marketo_sandbox.connections()["marketing"]
-    certificates = issue_certificates(MARKETO_HOST, tmp_path)
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps(
@@ -345,12 +208,7 @@ def test_tap_marketo_syncs_every_record_the_sandbox_holds(tmp_path, marketo_sand
     )
     catalog_file, state_file = tmp_path / "catalog.json", tmp_path / "state.json"
     state_file.write_text("{}")
-    with intercepting_proxy(MARKETO_HOST, connection["base_url"], certificates) as proxy:
-        environment = {
-            **{name: value for name, value in os.environ.items() if not name.lower().endswith("_proxy")},
-            "HTTPS_PROXY": proxy,
-            "SSL_CERT_FILE": str(certificates.authority),
-        }
+    with vendor_host(MARKETO_HOST, connection["base_url"], tmp_path) as environment:
         catalog = json.loads(run_tap(command, ["--config", str(config), "--discover"], environment))
         discovered = {stream["tap_stream_id"] for stream in catalog["streams"]}
         assert discovered >= LEFT_OUT
