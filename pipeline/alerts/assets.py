@@ -1,5 +1,6 @@
-"""Alert delivery: SLA notices after every run that re-evaluates the clocks, a daily digest, and
-operators' notices when a run fails or a blocking quality check stops it.
+"""Alert delivery: SLA notices after every run that re-evaluates the clocks and, between runs, when
+their moment comes; a daily digest; and operators' notices when a run fails or a blocking quality
+check stops it.
 
 SLA notices and digests go through the outbox in the operational store, so each goes out once. Operators'
 notices are sent by a sensor in the daemon, which must not take the warehouse's single writer from
@@ -14,12 +15,19 @@ import dagster as dg
 from pipeline.alerts.channels import ChannelError, configured_channels
 from pipeline.alerts.notices import digest_notice, run_failure_notice, sla_notice
 from pipeline.alerts.outbox import Outbox
+from pipeline.alerts.schedule import NoticeSchedule
+from pipeline.intake.journal import IntakeJournal
 from pipeline.resources import SourceConnections, StateResource, WarehouseResource
-from pipeline.settings import Settings, load_settings
-from pipeline.state import StateStore
+from pipeline.settings import DataHome, Settings, load_settings
+from pipeline.state import StateStore, open_state_store
 from pipeline.warehouse import readers_pool
 
 SLA_NOTICES_MODEL = dg.AssetKey(["alerts", "alerts_sla_notices"])
+SLA_NOTICE_SCHEDULE_MODEL = dg.AssetKey(["alerts", "alerts_sla_notice_schedule"])
+CRM_CONTACTS = dg.AssetKey(["raw_crm", "contacts"])
+# Seconds between two looks at the notice schedule: with a tick's sending, well within the minute a
+# notice may be late.
+SLA_NOTICES_DUE_INTERVAL_S = 10
 # The notices are built in the same dbt step as fct_handoffs; depending on it too is what lets the
 # handoffs' blocking checks stop the alerts.
 FCT_HANDOFFS = dg.AssetKey(["marts", "fct_handoffs"])
@@ -50,14 +58,15 @@ def _send_through_outbox(context, store: StateStore, notices) -> dict:
 def sla_notices_asset(pool: str | None) -> dg.AssetsDefinition:
     @dg.asset(
         key=["alerting", "sla_notices"],
-        deps=[SLA_NOTICES_MODEL, FCT_HANDOFFS],
+        deps=[SLA_NOTICES_MODEL, SLA_NOTICE_SCHEDULE_MODEL, FCT_HANDOFFS],
         group_name="alerts",
         kinds={"python"},
         owners=["team:revenue-operations"],
         pool=pool,
         description="Sends each at-risk, breached and escalated SLA notice of alerts.alerts_sla_notices once "
         "per channel (Slack-compatible webhook, JSON webhook, e-mail) through the outbox in the "
-        "operational store; failed deliveries are retried on later runs.",
+        "operational store; failed deliveries are retried on later runs. Schedules those of "
+        "alerts.alerts_sla_notice_schedule, which the sla_notices_due sensor sends when they fall due.",
     )
     def sla_notices(
         context: dg.AssetExecutionContext,
@@ -68,10 +77,56 @@ def sla_notices_asset(pool: str | None) -> dg.AssetsDefinition:
         crm_base_url = connections.load().crm.base_url
         with warehouse.read() as reader:
             rows = reader.rows("select * from alerts.alerts_sla_notices")
-        metadata = _send_through_outbox(context, state.open(), [sla_notice(row, crm_base_url) for row in rows])
-        return dg.MaterializeResult(metadata=metadata)
+            later = reader.rows("select * from alerts.alerts_sla_notice_schedule")
+        store = state.open()
+        metadata = _send_through_outbox(context, store, [sla_notice(row, crm_base_url) for row in rows])
+        NoticeSchedule(store).replace(
+            [(sla_notice(row, crm_base_url), row["notify_at"]) for row in later], crm_loaded_as_of(context.instance)
+        )
+        return dg.MaterializeResult(metadata={**metadata, "notices_scheduled": len(later)})
 
     return sla_notices
+
+
+def crm_loaded_as_of(instance: dg.DagsterInstance) -> datetime:
+    """When the run that last loaded the CRM started (naive UTC): whatever the CRM announced before
+    that moment is in the warehouse the clocks were evaluated on."""
+    event = instance.get_latest_materialization_event(CRM_CONTACTS)
+    if event is None:
+        return datetime(1970, 1, 1)
+    record = instance.get_run_record_by_id(event.run_id)
+    started = record.start_time if record and record.start_time else event.timestamp
+    return datetime.fromtimestamp(started, UTC).replace(tzinfo=None)
+
+
+@dg.sensor(
+    name="sla_notices_due",
+    minimum_interval_seconds=SLA_NOTICES_DUE_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sends each SLA notice the last evaluation of the clocks scheduled once its moment has come, "
+    "between runs; held back while CRM changes wait to be loaded, as one may be the touch that cancels it.",
+)
+def sla_notices_due(context: dg.SensorEvaluationContext):
+    store = open_state_store(load_settings())
+    schedule = NoticeSchedule(store)
+    due = schedule.due(datetime.now(UTC).replace(tzinfo=None))
+    if not due:
+        return dg.SkipReason(f"no scheduled notice is due; the next falls due at {schedule.next_moment()} UTC")
+    journal_path = DataHome.from_env().intake_journal
+    if journal_path.exists():
+        journal = IntakeJournal(journal_path)
+        try:
+            unloaded = journal.received_after("crm", min(n.loaded_as_of for n in due).replace(tzinfo=UTC))
+        finally:
+            journal.close()
+        if unloaded:
+            return dg.SkipReason(
+                f"{len(due)} notices are due, held back for the run that loads {unloaded} newer CRM changes "
+                "(one may be a touch); it sends those still due"
+            )
+    metadata = _send_through_outbox(context, store, [scheduled.notice for scheduled in due])
+    schedule.remove([scheduled.notice.key for scheduled in due])
+    return dg.SkipReason(f"sent the {len(due)} notices that fell due: {metadata}")
 
 
 def daily_digest_job(pool: str | None) -> dg.JobDefinition:
@@ -150,5 +205,5 @@ def build_alert_defs(settings: Settings) -> dg.Definitions:
         assets=[sla_notices_asset(pool)],
         jobs=[digest],
         schedules=[daily_digest_schedule(settings, digest)],
-        sensors=[operator_run_failures],
+        sensors=[operator_run_failures, sla_notices_due],
     )

@@ -2,9 +2,12 @@
 
 A notice is queued under its idempotency key (``<handoff>:<state>``, ``digest:<owner>:<day>``);
 queueing it again changes nothing, so a notice goes out once however often the clock re-evaluates.
-A channel that fails leaves the notice pending for the next run, up to ``MAX_ATTEMPTS``. Delivery is
-at least once: a crash between sending and recording sends that one notice again, which a page
-can afford and a lost page cannot (the generic webhook carries the key for receivers to drop it).
+A channel that fails leaves the notice pending for the next run, up to ``MAX_ATTEMPTS``. Runs and the
+``sla_notices_due`` sensor deliver from the same outbox, so each attempt is claimed before it is
+sent: of two deliveries that see a notice pending, one sends it (a claim left by a process that died
+lapses after ``CLAIM_LEASE``). Delivery is at least once: a crash
+between sending and recording sends that one notice again, which a page can afford and a lost page
+cannot (the generic webhook carries the key for receivers to drop it).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +26,8 @@ from pipeline.state.schema import alert_outbox
 from pipeline.state.store import insert_new
 
 MAX_ATTEMPTS = 10
+# Longer than any channel takes to answer (each has a timeout of seconds).
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 @dataclass
@@ -74,24 +79,43 @@ class Outbox:
             channel = by_name.get(channel_name)
             if channel is None:  # the channel was configured when queued and is not any more
                 continue
+            if not self._claim(key, channel_name):
+                continue  # another delivery is sending it, or has sent it since the read
             try:
                 channel.send(Notice.from_json(json.loads(notice)))
             except ChannelError as error:
                 delivery.failed += 1
                 delivery.errors[f"{channel_name}:{key}"] = str(error)
-                self._record_attempt(key, channel_name, last_error=str(error))
+                self._record_outcome(key, channel_name, last_error=str(error))
             else:
                 delivery.delivered += 1
-                self._record_attempt(key, channel_name, last_error=None, delivered_at=_now())
+                self._record_outcome(key, channel_name, last_error=None, delivered_at=_now())
         return delivery
 
-    def _record_attempt(self, key: str, channel: str, **outcome) -> None:
+    def _claim(self, key: str, channel: str) -> bool:
+        """Mark the notice as being sent by this delivery, unless another one is sending it or has
+        sent it: the row changes for one of them only."""
+        now = _now()
+        with self.store.begin() as connection:
+            claimed = connection.execute(
+                alert_outbox.update()
+                .where(
+                    alert_outbox.c.notice_key == key,
+                    alert_outbox.c.channel == channel,
+                    alert_outbox.c.delivered_at.is_(None),
+                    sa.or_(alert_outbox.c.sending_since.is_(None), alert_outbox.c.sending_since < now - CLAIM_LEASE),
+                )
+                .values(sending_since=now)
+            )
+            return claimed.rowcount == 1
+
+    def _record_outcome(self, key: str, channel: str, **outcome) -> None:
         # One transaction per notice: a crash later in the batch keeps what was delivered before it.
         with self.store.begin() as connection:
             connection.execute(
                 alert_outbox.update()
                 .where(alert_outbox.c.notice_key == key, alert_outbox.c.channel == channel)
-                .values(attempts=alert_outbox.c.attempts + 1, **outcome)
+                .values(attempts=alert_outbox.c.attempts + 1, sending_since=None, **outcome)
             )
 
     def summary(self) -> dict[str, int]:

@@ -34,6 +34,7 @@ writeback_job = dg.define_asset_job(
 # copy for BI tools, the alerts); the rest of the funnel does not change with the clock and is left to the syncs.
 SLA_STATE_READERS = [
     FCT_HANDOFFS,
+    dg.AssetKey(["intermediate", "int_alerts__waiting_handoffs"]),
     dg.AssetKey(["marts", "mart_sla_performance"]),
     dg.AssetKey(["feedback", "feedback_crm_contacts"]),
     dg.AssetKey(["writeback", "crm_contacts"]),

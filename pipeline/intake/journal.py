@@ -23,6 +23,7 @@ create table if not exists events (
     body text not null,
     unique (source, event_key)
 );
+create index if not exists events_by_arrival on events (source, received_at);
 """
 
 
@@ -70,6 +71,15 @@ class IntakeJournal:
                 (source, seq, limit),
             ).fetchall()
         return [JournalEvent(*row) for row in rows]
+
+    def received_after(self, source: str, moment: datetime) -> int:
+        """How many of the source's events arrived after ``moment`` (timezone-aware)."""
+        with self._lock:
+            (count,) = self._db.execute(
+                "select count(*) from events where source = ? and received_at > ?",
+                (source, moment.astimezone(UTC).isoformat(timespec="milliseconds")),
+            ).fetchone()
+        return count
 
     def since(self, source: str, seq: int) -> tuple[int, int]:
         """How many of the source's events came after ``seq``, and the newest one's seq (or ``seq``)."""

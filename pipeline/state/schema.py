@@ -62,6 +62,20 @@ alert_outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("last_error", sa.String),
     sa.Column("delivered_at", sa.DateTime),
+    sa.Column("sending_since", sa.DateTime),  # claimed by a delivery sending it now
+)
+
+
+# The SLA notices waiting handoffs will owe, as the last run that evaluated the clocks scheduled
+# them (pipeline.alerts.schedule): the sla_notices_due sensor sends each when its moment comes.
+alert_schedule = sa.Table(
+    "alert_schedule",
+    metadata,
+    sa.Column("notice_key", sa.String, primary_key=True),
+    sa.Column("notify_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("notice", sa.Text, nullable=False),  # the notice as JSON
+    # CRM changes journaled before this moment had been loaded when the clocks were evaluated.
+    sa.Column("loaded_as_of", sa.DateTime, nullable=False),
 )
 
 

@@ -18,11 +18,13 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
+from pipeline.alerts.schedule import NoticeSchedule
 from pipeline.code_location import build_definitions
 from pipeline.report import CHARTS, read_charts, served_warehouse
 from pipeline.services import free_port
 from pipeline.settings import DBT_PROJECT_DIR, DataHome, load_settings
 from pipeline.state import open_state_store
+from pipeline.transform.contract import load_contract
 from pipeline.warehouse import Warehouse
 from sandbox.live import LiveCompany, LiveSettings
 from sandbox.server import SandboxServer, build_sandbox
@@ -729,6 +731,9 @@ def test_the_marts_materializations_carry_the_headline_numbers_dagster_plots(hom
     }
 
 
+ESCALATE_AFTER_MINUTES = load_contract(DBT_PROJECT_DIR / "funnel_contract.yml").alerts.escalate_after_minutes
+
+
 def notices_for(receiver, handoff_id: str) -> list[str]:
     return [
         post["json"]["kind"]
@@ -817,8 +822,20 @@ def test_an_mql_flows_from_webhook_to_the_crm_and_its_sla_alerts_arrive_once_eac
         f"adds up to its interval)"
     )
 
+    # What falls due after the run is scheduled for the sla_notices_due sensor, at its moment.
+    schedule = NoticeSchedule(open_state_store(load_settings()))
+    scheduled = {
+        n.notice.kind: n.notify_at
+        for n in schedule.due(due_at + timedelta(days=30))
+        if n.notice.key.startswith(handoff_id)
+    }
+    assert scheduled["breached"] == due_at
+    assert scheduled["escalated"] == due_at + timedelta(minutes=ESCALATE_AFTER_MINUTES)
+    assert state == "at_risk" or mql_at < scheduled["at_risk"] < due_at
+
     run_sla_clock(due_at - timedelta(minutes=1))
     assert notices_for(webhook_receiver, handoff_id) == ["at_risk"]
+    assert "at_risk" not in {n.notice.kind for n in schedule.due(due_at) if n.notice.key.startswith(handoff_id)}
     assert contact_properties(sandbox, contact_id)["handoff_sla_state"] == "at_risk"
     slack_titles = [post["json"]["text"] for post in webhook_receiver.posts if post["path"] == "/slack"]
     assert any(title.startswith("SLA at risk") for title in slack_titles)

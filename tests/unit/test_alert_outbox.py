@@ -81,6 +81,23 @@ def test_each_channel_gets_its_own_copy(state_store):
     assert slack.sent == webhook.sent == ["h1:at_risk"]
 
 
+def test_of_two_deliveries_that_see_a_notice_pending_one_sends_it(state_store):
+    """The sensor and a run deliver from one outbox: the second reads the notice pending while the
+    first is sending it."""
+    outbox, second = Outbox(state_store), Recording()
+
+    class SendingWhileAnotherDelivers(Recording):
+        def send(self, notice: Notice) -> None:
+            outbox.deliver([second])
+            super().send(notice)
+
+    first = SendingWhileAnotherDelivers()
+    outbox.queue([sla_notice(ROW, None)], ["webhook"])
+    outbox.deliver([first])
+    assert (first.sent, second.sent) == (["h1:at_risk"], [])
+    assert outbox.summary()["outbox_delivered"] == 1
+
+
 def test_owners_get_their_notices_and_operators_get_escalations():
     mail = EmailChannel("localhost", 25, "handoff@example.com", operators=("ops@example.com",))
     at_risk = sla_notice(ROW, None)
