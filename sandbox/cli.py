@@ -58,7 +58,7 @@ def sandbox_serve(
     ] = False,
     pace: Annotated[float, typer.Option(help="Live mode's pace, in events per minute.")] = 60.0,
     around_the_clock: Annotated[
-        bool, typer.Option(help="Live mode: the owners work every hour of the day, so SLA clocks always turn.")
+        bool, typer.Option(help="The owners work every hour of the day, so SLA clocks always turn.")
     ] = False,
     tracking_url: Annotated[
         str | None,
@@ -97,7 +97,6 @@ def sandbox_serve(
                 seed=seed,
                 tracking_url=tracking_url,
                 tracking_write_key=tracking_write_key,
-                around_the_clock=around_the_clock,
             )
             if live
             else None
@@ -121,7 +120,7 @@ def sandbox_serve(
             sandbox = build_sandbox(
                 state_dir, scale=scale, seed=seed, dataset_dir=dataset, faults=fault_spec, webhooks=webhooks
             )
-            server = SandboxServer(sandbox, port=port, live=live_settings)
+            server = SandboxServer(sandbox, port=port, live=live_settings, around_the_clock=around_the_clock)
         server.publish(connection_file)
         console.print(f"Sandbox serving on {server.base_url}; connection details in {connection_file}")
         server.serve_forever()

@@ -105,8 +105,6 @@ class LiveSettings:
     seed: int = 7
     tracking_url: str | None = None  # default: the sandbox's own collector
     tracking_write_key: str | None = None  # default: the sandbox's own write key
-    # Owners work every hour of the day, so SLA clocks turn whenever one watches (``handoff live``).
-    around_the_clock: bool = False
 
     def __post_init__(self) -> None:
         if self.pace <= 0:

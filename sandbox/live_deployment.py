@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,12 +46,13 @@ LIVE_ALERTS = {"escalate_after_minutes": 3, "lookback_hours": 1}
 NOT_COPIED = ("target", "logs", ".user.yml")
 
 
-def live_contract(contract: dict) -> dict:
-    """The project's contract with the live allowances, a round-the-clock default calendar and no weekend."""
+def round_the_clock_contract(contract: dict, sla_policies: list[dict], alerts: dict) -> dict:
+    """The project's contract with allowances of minutes (``sla_policies``, ``alerts``), a
+    round-the-clock default calendar, no weekend and no holidays: clocks turn whenever one watches."""
     calendar = contract["business_calendar"]
     return contract | {
-        "sla_policies": LIVE_SLA_POLICIES,
-        "alerts": LIVE_ALERTS,
+        "sla_policies": sla_policies,
+        "alerts": alerts,
         "business_calendar": calendar
         | {
             "default": calendar["default"] | {"start_hour": 0, "end_hour": 24},
@@ -61,10 +62,13 @@ def live_contract(contract: dict) -> dict:
     }
 
 
-def prepare_live_project(home: DataHome) -> Path:
-    """A copy of the dbt project under ``home`` with the live contract; rewritten on every start so
-    it follows the project, while its build output stays warm."""
-    project = home.root / "dbt_project"
+def live_contract(contract: dict) -> dict:
+    return round_the_clock_contract(contract, LIVE_SLA_POLICIES, LIVE_ALERTS)
+
+
+def prepare_project_copy(project: Path, contract_of: Callable[[dict], dict], purpose: str) -> Path:
+    """A copy of the dbt project at ``project`` whose contract ``contract_of`` makes from the
+    project's own; rewritten on every start so it follows the project, while its build output stays warm."""
     project.mkdir(parents=True, exist_ok=True)
     for source in DBT_PROJECT_DIR.iterdir():
         if source.name in NOT_COPIED:
@@ -78,8 +82,8 @@ def prepare_live_project(home: DataHome) -> Path:
             shutil.copy2(source, copy)
     contract = yaml.safe_load((DBT_PROJECT_DIR / "funnel_contract.yml").read_text())
     (project / "funnel_contract.yml").write_text(
-        "# The live contract of `handoff live`, written from the project's own at every start.\n"
-        + yaml.safe_dump(live_contract(contract), sort_keys=False)
+        f"# The contract of {purpose}, written from the project's own at every start.\n"
+        + yaml.safe_dump(contract_of(contract), sort_keys=False)
     )
     return project
 
@@ -140,7 +144,9 @@ class LiveDeployment:
             os.environ.update(
                 self.inbox.environment()
                 | {
-                    "HANDOFF_DBT_PROJECT_DIR": str(prepare_live_project(self.home)),
+                    "HANDOFF_DBT_PROJECT_DIR": str(
+                        prepare_project_copy(self.home.root / "dbt_project", live_contract, "`handoff live`")
+                    ),
                     "HANDOFF_CONNECTION_FILE": str(self.connection_file),
                 }
             )

@@ -60,9 +60,19 @@ def write_connection_file(path: Path, connections: dict) -> None:
 class SandboxServer:
     """The sandbox's HTTP server; ``port=0`` picks a free port."""
 
-    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, live: LiveSettings | None = None):
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        live: LiveSettings | None = None,
+        around_the_clock: bool = False,
+    ):
         self.sandbox = sandbox
         self.live = live
+        # Owners work every hour of the day, so SLA clocks turn whenever one watches (``handoff live``,
+        # the benchmark's SLA notices).
+        self.around_the_clock = around_the_clock
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
@@ -83,9 +93,7 @@ class SandboxServer:
     def publish(self, connection_file: Path) -> None:
         """Write how to reach the sandbox, pointing at the company's owner calendars written beside it."""
         calendars = connection_file.with_name(f"{connection_file.stem}-owner-calendars.csv")
-        write_owner_calendars(
-            calendars, self.sandbox.dataset, around_the_clock=bool(self.live and self.live.around_the_clock)
-        )
+        write_owner_calendars(calendars, self.sandbox.dataset, around_the_clock=self.around_the_clock)
         write_connection_file(
             connection_file, self.connections() | {"calendars": {"owner_calendars_file": calendars.name}}
         )
