@@ -327,6 +327,15 @@ def bench(
         typer.Option(help="Run only these parts, comma-separated: ingest, sync, writeback, latency (default: all)."),
     ] = None,
     latency_events: Annotated[int, typer.Option(min=1, help="Leads handed to sales per latency measurement.")] = 50,
+    notice_minutes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=10,
+            help="The latency part's first-touch allowance, in minutes of owners working around the clock: "
+            "its untouched handoffs' SLA notices fall due by it.",
+        ),
+    ] = 5,
     target: Annotated[
         str,
         typer.Option(
@@ -336,7 +345,8 @@ def bench(
     ] = "duckdb",
 ) -> None:
     """Measure Handoff against a simulated company: loads, download-only, incremental runs, full syncs,
-    write-back throughput, and webhook-to-feedback latency through a running daemon and intake.
+    write-back throughput, webhook-to-feedback latency through a running daemon and intake, and how late
+    SLA notices arrive after they fall due.
     Prints a table and writes it as JSON to <data home>/reports/bench-<scale>.json."""
 
     from pipeline.warehouse import WarehouseUnavailable
@@ -389,6 +399,7 @@ def bench(
                     lambda doing: status.update(f"Benchmarking the {scale} company: {doing}…"),
                     parts,
                     latency_events,
+                    notice_minutes,
                 ),
                 compared,
                 compare,

@@ -33,13 +33,21 @@ class Delivery:
     kind: str | None  # at_risk, breached, escalated, digest, run_failure: the JSON webhook says
     lines: tuple[str, ...]
     recipients: tuple[str, ...]
-    at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    key: str | None = None  # the notice's idempotency key and record link: the JSON webhook says
+    link: str | None = None
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def at(self) -> str:
+        return self.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
     def as_json(self) -> dict:
         return {
             "channel": self.channel,
             "title": self.title,
             "kind": self.kind,
+            "key": self.key,
+            "link": self.link,
             "lines": list(self.lines),
             "recipients": list(self.recipients),
             "at": self.at,
@@ -59,7 +67,13 @@ def _slack_delivery(message: dict) -> Delivery:
 def _webhook_delivery(notice: dict) -> Delivery:
     lines = [f"{label}: {value}" for label, value in (notice.get("fields") or {}).items()]
     return Delivery(
-        "webhook", str(notice.get("title", "")), notice.get("kind"), tuple(lines), tuple(notice.get("recipients", []))
+        "webhook",
+        str(notice.get("title", "")),
+        notice.get("kind"),
+        tuple(lines),
+        tuple(notice.get("recipients", [])),
+        notice.get("key"),
+        notice.get("link"),
     )
 
 

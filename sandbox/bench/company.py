@@ -44,6 +44,7 @@ FOREIGN_SETTINGS = (
     "HANDOFF_MARKETING_",
     "HANDOFF_OWNER_CALENDARS",
     "HANDOFF_DBT_TARGET",
+    "HANDOFF_DBT_PROJECT_DIR",
     "HANDOFF_PG_",
     "HANDOFF_STATE_URL",
     "DAGSTER_HOME",
@@ -184,6 +185,9 @@ class ServedCompany:
     home: DataHome
     limits: BenchLimits
     warehouse: dict[str, str]  # the settings of the run's warehouse (``BenchWarehouse.fresh``)
+    # A copy of the dbt project under another contract, whose owners the sandbox serves as working
+    # around the clock; the project itself when none.
+    dbt_project: Path | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -209,6 +213,7 @@ class ServedCompany:
             "HANDOFF_WEB_EVENT_DIRS": os.pathsep.join(web_folders),
             **self.warehouse,
             **self.limits.client_environment(),
+            **({"HANDOFF_DBT_PROJECT_DIR": str(self.dbt_project)} if self.dbt_project else {}),
         }
 
     def requests_served(self) -> dict[str, int]:
@@ -247,16 +252,23 @@ class ServedCompany:
 
 @contextlib.contextmanager
 def served_company(
-    company: BenchCompany, home: Path, limits: BenchLimits, warehouse: BenchWarehouse, output: IO
+    company: BenchCompany,
+    home: Path,
+    limits: BenchLimits,
+    warehouse: BenchWarehouse,
+    output: IO,
+    dbt_project: Path | None = None,
 ) -> Iterator[ServedCompany]:
     """A fresh copy of the company, served under ``limits`` from a process of its own (so serving
     does not compete with the measured process for an interpreter), with ``home`` and an empty
-    warehouse for it."""
+    warehouse for it; its runs build ``dbt_project`` when given, for owners working around the clock."""
     shutil.rmtree(home, ignore_errors=True)
-    served = ServedCompany(company, DataHome(home), limits, warehouse.fresh(home.name))
+    served = ServedCompany(company, DataHome(home), limits, warehouse.fresh(home.name), dbt_project)
     served.state_dir.mkdir(parents=True)
     shutil.copyfile(company.store, served.state_dir / "sandbox.sqlite")
     serve_options = ["--scale", company.scale, "--seed", str(company.seed), "--faults", limits.fault_spec]
+    if dbt_project:
+        serve_options.append("--around-the-clock")
     with sandbox_process(serve_options, served.connection_file, {**os.environ, "HANDOFF_HOME": str(home)}, output):
         try:
             yield served

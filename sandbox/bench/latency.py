@@ -1,10 +1,14 @@
-"""Webhook-to-feedback latency, as a deployment sees it: Dagster's daemon and the intake service run
-against the served company, marketing hands leads to sales one after another in the live sandbox,
-and each handover is timed from the moment its webhook leaves until the write-back has put the
-handoff's SLA state on the CRM record (the time the CRM recorded that write).
+"""Latency, as a deployment sees it: Dagster's daemon and the intake service run against the served
+company, marketing hands leads to sales one after another in the live sandbox, and each handover is
+timed from the moment its webhook leaves until the write-back has put the handoff's SLA state on the
+CRM record (the time the CRM recorded that write). Nobody touches those leads, so each handoff then
+owes its owner an at-risk, a breached and an escalated notice: each is timed from the moment it falls
+due (as the warehouse's clocks put it) to its arrival in a notice inbox.
 
-Nothing is shortened for the measurement: the sensors poll at their configured interval, runs wait
-in the instance's queue and pools, and the SLA clock's schedule runs as it would.
+Nothing is shortened for the measurement but the allowances: the deployment runs the project's
+models under a contract of minutes (:func:`notice_contract`), with owners who work around the clock.
+The sensors poll at their configured interval, runs wait in the instance's queue and pools, and the
+SLA clock's schedule runs as it would.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +28,9 @@ from pipeline.automation.jobs import IN_FLIGHT
 from pipeline.services import RunningServices, daemon_service, free_port, intake_service
 from sandbox.bench.company import ServedCompany
 from sandbox.dataset import iso
+from sandbox.inbox import Delivery, Inbox
 from sandbox.live import LiveCompany
+from sandbox.live_deployment import LIVE_ALERTS, LIVE_SLA_POLICIES, round_the_clock_contract
 from sandbox.webhooks import WebhookSettings
 
 # What the write-back sets on a contact for a new handoff: its SLA clock.
@@ -32,6 +38,9 @@ FEEDBACK_PROPERTIES = ("handoff_sla_state", "handoff_sla_due_at")
 HANDOVER_GAP_S = 3.0  # between two leads handed to sales
 QUIET_POLL_S = 2.0
 FEEDBACK_POLL_S = 0.5
+NOTICE_POLL_S = 1.0
+# The column of int_alerts__waiting_handoffs holding the moment each kind of notice falls due.
+NOTICE_MOMENTS = {"at_risk": "at_risk_at", "breached": "due_at", "escalated": "escalated_at"}
 
 
 @dataclass(frozen=True)
@@ -40,9 +49,17 @@ class Handover:
     at: datetime  # when the lead was handed over and its webhook queued
 
 
+def notice_contract(first_touch_minutes: int) -> Callable[[dict], dict]:
+    """The benchmark's contract: a first touch due ``first_touch_minutes`` after each handover, in the
+    business time of owners working around the clock, and escalations as in live mode."""
+    policies = [policy | {"first_touch_minutes": first_touch_minutes} for policy in LIVE_SLA_POLICIES]
+    return lambda contract: round_the_clock_contract(contract, policies, LIVE_ALERTS)
+
+
 @contextlib.contextmanager
-def deployment(served: ServedCompany) -> Iterator[str]:
-    """The daemon and the intake service on the served company's data home; yields the intake's URL."""
+def deployment(served: ServedCompany, settings: dict[str, str]) -> Iterator[str]:
+    """The daemon and the intake service on the served company's data home, with ``settings`` on top
+    of its environment; yields the intake's URL."""
     dagster_config = served.home.dagster_home / "dagster.yaml"
     if not dagster_config.exists():
         raise RuntimeError(f"{dagster_config} is missing: sync the served company once before deploying on it")
@@ -50,7 +67,7 @@ def deployment(served: ServedCompany) -> Iterator[str]:
     services = RunningServices(
         served.home,
         [daemon_service(), intake_service("127.0.0.1", port, served.connection_file)],
-        {**served.environment(), "DAGSTER_HOME": str(served.home.dagster_home)},
+        {**served.environment(), **settings, "DAGSTER_HOME": str(served.home.dagster_home)},
     )
     try:
         services.start()
@@ -142,6 +159,49 @@ def latencies_s(handovers: list[Handover], arrived: dict[int, datetime]) -> list
         (arrived[handover.contact_id] - handover.at).total_seconds()
         for handover in handovers
         if handover.contact_id in arrived
+    ]
+
+
+def last_notice_due(handovers: list[Handover], first_touch_minutes: int) -> datetime:
+    """When the last handover's escalation falls due."""
+    minutes = first_touch_minutes + LIVE_ALERTS["escalate_after_minutes"]
+    return max(handover.at for handover in handovers) + timedelta(minutes=minutes)
+
+
+def sla_notices_received(deliveries: list[Delivery], handovers: list[Handover]) -> dict[str, Delivery]:
+    """The handed-over contacts' SLA notices the JSON webhook brought, by key: the first of each, as
+    a receiver drops a repeat by its key. The notice's link names the contact."""
+    contacts = {str(handover.contact_id) for handover in handovers}
+    received: dict[str, Delivery] = {}
+    for delivery in deliveries:
+        if (
+            delivery.channel == "webhook"
+            and delivery.kind in NOTICE_MOMENTS
+            and delivery.key
+            and (delivery.link or "").rsplit("/", 1)[-1] in contacts
+        ):
+            received.setdefault(delivery.key, delivery)
+    return received
+
+
+def wait_for_notices(
+    inbox: Inbox, handovers: list[Handover], deadline: datetime, status: Callable[[str], None]
+) -> dict[str, Delivery]:
+    """Until every handover's escalation, the last notice it owes, is in the inbox, or ``deadline``."""
+    while True:
+        received = sla_notices_received(inbox.deliveries(), handovers)
+        escalated = sum(delivery.kind == "escalated" for delivery in received.values())
+        status(f"{len(received)} SLA notices in the inbox, {escalated} of {len(handovers)} escalations")
+        if escalated >= len(handovers) or datetime.now(UTC) > deadline:
+            return received
+        time.sleep(NOTICE_POLL_S)
+
+
+def lateness_s(received: dict[str, Delivery], moments: dict[str, str]) -> list[float]:
+    """How long after its moment (naive UTC, by notice key) each notice arrived."""
+    return [
+        (delivery.received_at - datetime.fromisoformat(moments[key]).replace(tzinfo=UTC)).total_seconds()
+        for key, delivery in received.items()
     ]
 
 

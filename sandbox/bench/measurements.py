@@ -5,7 +5,9 @@ an empty warehouse, its pages are downloaded again by a tight loop, and then the
 0.1 % and then 1 % of its records changed, each followed by an incremental load of every system.
 Against the second, the whole asset graph runs once in full, once more with nothing changed in the
 systems but what the write-back wrote, and again after each burst of changes; then Dagster's daemon
-and the intake service start on it and leads handed to sales are timed from webhook to feedback.
+and the intake service start on it, leads handed to sales are timed from webhook to feedback, and,
+left untouched, their SLA notices from the moment each falls due to its arrival in an inbox (the
+latency part runs the project's models under a contract of minutes, syncs included).
 Against the third, the write-back runs at the vendors' published rate limits. Every load and sync
 runs in a process of its own, for its peak memory.
 """
@@ -18,6 +20,8 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import IO
 
 import httpx
@@ -30,20 +34,27 @@ from sandbox.bench.latency import (
     company_sending_webhooks,
     deployment,
     hand_over_leads,
+    last_notice_due,
     latencies_s,
+    lateness_s,
+    notice_contract,
     percentile,
     wait_for_feedback,
+    wait_for_notices,
     wait_until_quiet,
 )
 from sandbox.bench.report import CHANGE_SHARES, MEASURED, NOT_MEASURED_YET, NOT_RUN, SYSTEMS, BenchReport, percent
 from sandbox.bench.worker import Measured, MeasuredTaskFailed, run_measured
 from sandbox.bench.writeback import FEEDBACK_FILE, WRITEBACK_OF_SYSTEM, live_record_ids
 from sandbox.faults import Limits
+from sandbox.inbox import Inbox
+from sandbox.live_deployment import prepare_project_copy
 
 # The benchmark's parts: loads (full, download-only, incremental), syncs, the write-back, and the
 # latency of a running deployment.
 PARTS = frozenset({"ingest", "sync", "writeback", "latency"})
 FEEDBACK_TIMEOUT_S = 600  # after the last handover, for the feedback of every one to arrive
+NOTICE_TIMEOUT_S = 300  # after the last notice fell due, for it to arrive
 # The vendors' published limits, for the time a load's requests take at their rate.
 VENDOR_BUDGETS = {"crm": (Limits().crm_requests_per_10s, 10), "marketing": (Limits().marketing_requests_per_20s, 20)}
 
@@ -59,14 +70,27 @@ class Bench:
     status: Callable[[str], None]
     parts: frozenset[str] = PARTS  # which of the benchmark's parts to run
     latency_events: int = 50  # leads handed to sales per latency measurement
+    notice_minutes: int = 5  # the first-touch allowance of the latency part's handoffs
 
-    def served(self, purpose: str, limits: BenchLimits | None = None) -> AbstractContextManager[ServedCompany]:
+    def served(
+        self, purpose: str, limits: BenchLimits | None = None, dbt_project: Path | None = None
+    ) -> AbstractContextManager[ServedCompany]:
         return served_company(
             self.company,
             self.home.root / "bench" / "runs" / purpose,
             limits or self.limits,
             self.warehouse,
             self.output,
+            dbt_project,
+        )
+
+    def notice_project(self) -> Path:
+        """The dbt project under the contract the latency part's notices fall due by; beside the runs,
+        so its build output stays warm from one benchmark to the next."""
+        return prepare_project_copy(
+            self.home.root / "bench" / "dbt_project",
+            notice_contract(self.notice_minutes),
+            "`handoff bench`'s latency part",
         )
 
     def measured(self, served: ServedCompany, task: str, system: str = "all") -> Measured:
@@ -96,15 +120,20 @@ def run_bench(bench: Bench, compared: dict | None, compared_scale: str | None) -
                 measure_download_only(bench, served, full_loads)
                 measure_incremental_loads(bench, served, full_loads)
         if bench.parts & {"sync", "latency"}:
-            # The deployment whose latency is measured starts from the warehouse the syncs left.
-            with bench.failing_figures(run, ("sync.", "latency.webhook_to_feedback.")), bench.served("sync") as served:
+            # The deployment whose latency is measured starts from the warehouse the syncs left, and
+            # so from the contract and the owners' calendars they loaded.
+            dbt_project = bench.notice_project() if "latency" in bench.parts else None
+            with (
+                bench.failing_figures(run, ("sync.", "latency.webhook_to_feedback.", "latency.sla_notice_lateness.")),
+                bench.served("sync", dbt_project=dbt_project) as served,
+            ):
                 if "sync" in bench.parts:
                     measure_sync_cycles(bench, served, measure_full_sync(bench, served))
                 else:
                     bench.status("full sync of the company the deployment starts from")
                     bench.measured(served, "sync")
                 if "latency" in bench.parts:
-                    measure_webhook_to_feedback_latency(bench, served)
+                    measure_latency(bench, served)
         if "writeback" in bench.parts:
             # A write-back's ceiling is the vendor's rate limit, so it is measured at the published one.
             with bench.failing_figures(run, ("writeback.",)), bench.served("writeback", BenchLimits(1)) as served:
@@ -246,26 +275,60 @@ def measure_growth(report: BenchReport, compared: dict | None, compared_scale: s
         report.add(key, time_ratio ** (1 / math.log10(data_ratio)))
 
 
-def measure_webhook_to_feedback_latency(bench: Bench, served: ServedCompany) -> None:
+def measure_latency(bench: Bench, served: ServedCompany) -> None:
     """Leads handed to sales in the live sandbox while the daemon and intake run on the synced
-    company (see :mod:`sandbox.bench.latency`): from each webhook to its feedback on the CRM record."""
-    with deployment(served) as intake_url, company_sending_webhooks(served, intake_url) as live:
-        bench.status("starting the daemon and intake; waiting for the sensors' first runs to finish")
-        wait_until_quiet(
-            served, settle_s=2 * load_settings().sensor_interval_seconds + 5, timeout_s=FEEDBACK_TIMEOUT_S * 3
-        )
-        bench.status(f"handing {bench.latency_events} leads to sales, one every {HANDOVER_GAP_S:g} s")
-        handovers = hand_over_leads(live, bench.latency_events, HANDOVER_GAP_S)
-        arrived = wait_for_feedback(
-            served,
-            handovers,
-            FEEDBACK_TIMEOUT_S,
-            lambda progress: bench.status(f"waiting for the write-back: {progress}"),
-        )
-    latencies = latencies_s(handovers, arrived)
-    if len(latencies) < len(handovers):
+    company (see :mod:`sandbox.bench.latency`): from each webhook to its feedback on the CRM record;
+    then, as nobody touches them, from the moment each of their SLA notices falls due to its arrival."""
+    inbox = Inbox().start()
+    try:
+        with (
+            deployment(served, inbox.environment()) as intake_url,
+            company_sending_webhooks(served, intake_url) as live,
+        ):
+            bench.status("starting the daemon and intake; waiting for the sensors' first runs to finish")
+            wait_until_quiet(
+                served, settle_s=2 * load_settings().sensor_interval_seconds + 5, timeout_s=FEEDBACK_TIMEOUT_S * 3
+            )
+            bench.status(f"handing {bench.latency_events} leads to sales, one every {HANDOVER_GAP_S:g} s")
+            handovers = hand_over_leads(live, bench.latency_events, HANDOVER_GAP_S)
+            arrived = wait_for_feedback(
+                served,
+                handovers,
+                FEEDBACK_TIMEOUT_S,
+                lambda progress: bench.status(f"waiting for the write-back: {progress}"),
+            )
+            record_webhook_to_feedback_latency(bench, served, latencies_s(handovers, arrived), len(handovers))
+            received = wait_for_notices(
+                inbox,
+                handovers,
+                last_notice_due(handovers, bench.notice_minutes) + timedelta(seconds=NOTICE_TIMEOUT_S),
+                lambda progress: bench.status(f"waiting for the SLA notices to fall due: {progress}"),
+            )
+    finally:
+        inbox.stop()
+    escalated = sum(delivery.kind == "escalated" for delivery in received.values())
+    if escalated < len(handovers):
         raise MeasuredTaskFailed(
-            f"{len(handovers) - len(latencies)} of {len(handovers)} handed-over contacts "
+            f"{len(handovers) - escalated} of {len(handovers)} untouched handoffs had no escalation notice "
+            f"{NOTICE_TIMEOUT_S} s after it fell due; the daemon's sensor ticks are in {served.home.logs}"
+        )
+    moments = bench.measured(served, "notice_moments").outcome["moments"]
+    unknown = sorted(received.keys() - moments.keys())
+    if unknown:
+        raise MeasuredTaskFailed(f"the warehouse has no moment for the notices {', '.join(unknown)}")
+    lateness = lateness_s(received, moments)
+    bench.report.add("latency.sla_notice_lateness.events", len(lateness))
+    bench.report.add("latency.sla_notice_lateness.p50_seconds", percentile(lateness, 0.50))
+    bench.report.add("latency.sla_notice_lateness.p95_seconds", percentile(lateness, 0.95))
+    bench.report.add("latency.sla_notice_lateness.max_seconds", max(lateness))
+
+
+def record_webhook_to_feedback_latency(
+    bench: Bench, served: ServedCompany, latencies: list[float], handovers: int
+) -> None:
+    if len(latencies) < handovers:
+        raise MeasuredTaskFailed(
+            f"{handovers - len(latencies)} of {handovers} handed-over contacts "
             f"had no feedback {FEEDBACK_TIMEOUT_S} s after the last handover; the daemon's "
             f"runs are in {served.home.logs}"
         )
@@ -277,10 +340,8 @@ def measure_webhook_to_feedback_latency(bench: Bench, served: ServedCompany) -> 
 
 def leave_out_webhook_to_alert_latency(report: BenchReport) -> None:
     reason = (
-        "an SLA notice follows a clock, not a webhook: it is due when a clock reaches its at-risk share "
-        "or due time (in the owner's business hours), and goes out with the first run after that moment "
-        "that rebuilds fct_handoffs, a webhook's or at the latest the SLA clock's, every "
-        "HANDOFF_SLA_CLOCK_MINUTES"
+        "an SLA notice follows its clock, not a webhook: it falls due when the clock reaches its at-risk "
+        "share, its due time or its escalation, and latency.sla_notice_lateness times it from that moment"
     )
     for key in ("latency.webhook_to_alert.p50_seconds", "latency.webhook_to_alert.p95_seconds"):
         report.leave_out(key, NOT_MEASURED_YET, reason)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from pipeline.alerts.assets import SLA_NOTICES_DUE_INTERVAL_S
 from pipeline.settings import load_settings
 from sandbox.bench.latency import HANDOVER_GAP_S
 
@@ -186,6 +187,24 @@ def figure_catalog() -> dict[str, Figure]:
             "latency.webhook_to_feedback.max_seconds": Figure("webhook → feedback latency, slowest", "s", section),
             "latency.webhook_to_alert.p50_seconds": Figure("webhook → alert latency p50", "s", section),
             "latency.webhook_to_alert.p95_seconds": Figure("webhook → alert latency p95", "s", section),
+        }
+    )
+    section = (
+        "Latency: the SLA notices those leads owe, untouched (at risk, breached, escalated), from the moment "
+        "each falls due to its arrival in an inbox; the run a handover starts sends what is due then "
+        f"and schedules the rest, which a sensor sends when due (it looks every {SLA_NOTICES_DUE_INTERVAL_S} s, "
+        "holding back while CRM changes wait to be loaded)"
+    )
+    figures.update(
+        {
+            "latency.sla_notice_lateness.events": Figure("SLA notices timed", "events", section),
+            "latency.sla_notice_lateness.p50_seconds": Figure(
+                "SLA notice lateness after its due moment p50", "s", section
+            ),
+            "latency.sla_notice_lateness.p95_seconds": Figure(
+                "SLA notice lateness after its due moment p95", "s", section, at_most=60
+            ),
+            "latency.sla_notice_lateness.max_seconds": Figure("SLA notice lateness, latest", "s", section),
         }
     )
     return figures

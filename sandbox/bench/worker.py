@@ -161,11 +161,29 @@ def writeback(system: str) -> tuple[float, dict]:
     return seconds, {"records": records, "batches": batches}
 
 
+def notice_moments(_: str) -> tuple[float, dict]:
+    """When each waiting handoff's SLA notices fell due, by notice key, in naive UTC: the moments of
+    the last evaluation of the clocks, read once the deployment has stopped writing the warehouse."""
+    from pipeline.warehouse import Warehouse
+    from sandbox.bench.latency import NOTICE_MOMENTS
+
+    started = time.monotonic()
+    with Warehouse.of(load_settings()).read() as reader:
+        rows = reader.rows("select * from intermediate.int_alerts__waiting_handoffs")
+    moments = {
+        f"{row['handoff_id']}:{kind}": row[column].isoformat()
+        for row in rows
+        for kind, column in NOTICE_MOMENTS.items()
+    }
+    return time.monotonic() - started, {"moments": moments}
+
+
 TASKS: dict[str, Callable[[str], tuple[float, dict]]] = {
     "load": load,
     "download": download,
     "sync": sync,
     "writeback": writeback,
+    "notice_moments": notice_moments,
 }
 
 if __name__ == "__main__":
