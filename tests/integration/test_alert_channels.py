@@ -1,28 +1,12 @@
 """Alert channels deliver over real HTTP and SMTP, and a channel that fails is retried."""
 
 import pytest
+from sla_notice_rows import notice_row
 
 from pipeline.alerts.channels import ChannelError, EmailChannel, SlackChannel, WebhookChannel, configured_channels
 from pipeline.alerts.notices import sla_notice
 
-ROW = {
-    "notice_key": "h1:breached",
-    "notice_kind": "breached",
-    "handoff_id": "h1",
-    "person_id": "lead-1",
-    "crm_contact_id": "42",
-    "person_email": "ada@example.com",
-    "person_name": "Ada Lovelace",
-    "owner_id": "7",
-    "owner_name": "Grace Hopper",
-    "owner_email": "grace@example.com",
-    "team_name": "East",
-    "policy": "demo_request",
-    "mql_reason": "hand_raise",
-    "mql_at": None,
-    "due_at": None,
-    "as_of": None,
-}
+ROW = notice_row("h1", "breached")
 
 
 def test_the_slack_webhook_gets_block_kit_and_a_503_is_retried_within_the_run(webhook_receiver):

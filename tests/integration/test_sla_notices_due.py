@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from sla_notice_rows import notice_row
 
 from pipeline.alerts.assets import sla_notices_due
 from pipeline.alerts.channels import configured_channels
@@ -15,29 +16,13 @@ from pipeline.intake.journal import IntakeJournal
 from pipeline.settings import DataHome, load_settings
 from pipeline.state import open_state_store
 
-ROW = {
-    "notice_kind": "breached",
-    "person_id": "lead-1",
-    "crm_contact_id": "42",
-    "person_email": "ada@example.com",
-    "person_name": "Ada Lovelace",
-    "owner_id": "7",
-    "owner_name": "Grace Hopper",
-    "owner_email": "grace@example.com",
-    "team_name": "East",
-    "policy": "demo_request",
-    "mql_reason": "hand_raise",
-    "mql_at": datetime(2026, 3, 4, 15),
-    "due_at": datetime(2026, 3, 4, 16),
-}
-
 
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 def notice(handoff_id: str, kind: str = "breached"):
-    return sla_notice({**ROW, "notice_key": f"{handoff_id}:{kind}", "notice_kind": kind}, None)
+    return sla_notice(notice_row(handoff_id, kind), None)
 
 
 @pytest.fixture

@@ -1,29 +1,12 @@
 """The alert outbox and the notices it carries, against an in-memory warehouse."""
 
-from datetime import datetime
+from sla_notice_rows import notice_row
 
 from pipeline.alerts.channels import ChannelError, EmailChannel, Notice, slack_blocks
 from pipeline.alerts.notices import sla_notice
 from pipeline.alerts.outbox import MAX_ATTEMPTS, Outbox
 
-ROW = {
-    "notice_key": "h1:at_risk",
-    "notice_kind": "at_risk",
-    "handoff_id": "h1",
-    "person_id": "lead-1",
-    "crm_contact_id": "42",
-    "person_email": "ada@example.com",
-    "person_name": "Ada Lovelace",
-    "owner_id": "7",
-    "owner_name": "Grace Hopper",
-    "owner_email": "grace@example.com",
-    "team_name": "East",
-    "policy": "demo_request",
-    "mql_reason": "hand_raise",
-    "mql_at": datetime(2026, 3, 4, 15),
-    "due_at": datetime(2026, 3, 4, 16),
-    "as_of": datetime(2026, 3, 4, 15, 50),
-}
+ROW = notice_row("h1", "at_risk")
 
 
 class Recording:
